@@ -1,0 +1,74 @@
+defmodule Chunker.Options do
+  @moduledoc false
+  # Turns the chunking keyword list into the NIF's arguments. Types are checked
+  # here; ranges are checked by the Rust core (one source of truth).
+
+  @defaults [
+    min_size: 131_072,
+    avg_size: 524_288,
+    max_size: 2_097_152,
+    normalization: 1,
+    hash: :sha256,
+    payloads: false
+  ]
+
+  @doc false
+  def defaults, do: @defaults
+
+  @doc false
+  @spec chunking(keyword(), [atom()]) ::
+          {:ok, {tuple(), atom(), boolean()}} | {:error, {:invalid_options, term()}}
+  def chunking(opts, extra_keys \\ [])
+
+  def chunking(opts, extra_keys) when is_list(opts) do
+    app_defaults = Application.get_env(:chunker, :chunking, [])
+
+    with :ok <- check_keys(opts, Keyword.keys(@defaults) ++ extra_keys),
+         opts = Keyword.merge(@defaults, Keyword.merge(app_defaults, opts)),
+         {:ok, sizes} <- sizes(opts),
+         {:ok, hash} <- hash(opts[:hash]),
+         {:ok, payloads} <- boolean(:payloads, opts[:payloads]) do
+      {:ok, {sizes, hash, payloads}}
+    end
+  end
+
+  def chunking(opts, _),
+    do: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
+
+  defp check_keys(opts, allowed) do
+    case Enum.find(opts, fn
+           {key, _} when is_atom(key) -> key not in allowed
+           _ -> true
+         end) do
+      nil ->
+        :ok
+
+      {key, _} ->
+        invalid(key, "unknown option (allowed: #{Enum.map_join(allowed, ", ", &inspect/1)})")
+
+      other ->
+        invalid(:opts, "not a keyword list entry: #{inspect(other, limit: 5)}")
+    end
+  end
+
+  defp sizes(opts) do
+    fields = [:min_size, :avg_size, :max_size, :normalization]
+
+    case Enum.find(fields, &(not is_integer(opts[&1]))) do
+      nil -> {:ok, List.to_tuple(Enum.map(fields, &opts[&1]))}
+      field -> invalid(field, "must be an integer, got: #{inspect(opts[field], limit: 5)}")
+    end
+  end
+
+  defp hash(algo) when algo in [:sha256, :blake3, :none], do: {:ok, algo}
+
+  defp hash(other),
+    do: invalid(:hash, "must be :sha256, :blake3 or :none, got: #{inspect(other, limit: 5)}")
+
+  defp boolean(_field, value) when is_boolean(value), do: {:ok, value}
+
+  defp boolean(field, value),
+    do: invalid(field, "must be a boolean, got: #{inspect(value, limit: 5)}")
+
+  defp invalid(field, why), do: {:error, {:invalid_options, {field, why}}}
+end

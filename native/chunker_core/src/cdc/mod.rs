@@ -1,0 +1,46 @@
+//! FastCDC 2020 content-defined chunking.
+//!
+//! Cut points are identical to those of the `fastcdc` crate's `v2020::FastCDC`
+//! (same gear table, masks, normalization and min/avg/max bounds), which the
+//! differential tests in `tests/` check. Three entry points share one scanner:
+//!
+//! - [`ChunkerConfig::chunks`]: an iterator over a slice;
+//! - [`StreamChunker`]: resumable, fed in any pieces, O(bytes) total work;
+//! - [`chunk_file`]: a file through a bounded read buffer.
+//!
+//! ```
+//! use chunker_core::cdc::ChunkerConfig;
+//! let config = ChunkerConfig::new(64, 256, 1024, 1).unwrap();
+//! let data: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+//! let total: usize = config.chunks(&data).map(|c| c.length).sum();
+//! assert_eq!(total, data.len());
+//! ```
+
+mod config;
+mod error;
+mod file;
+mod scan;
+mod slice;
+mod stream;
+
+pub use config::{ChunkerConfig, Normalization};
+pub use error::Error;
+pub use file::{chunk_file, chunk_reader, DEFAULT_READ_BUFFER};
+pub use slice::{chunk_digests, Chunks};
+pub use stream::{HashedChunk, HashingStream, Payload, StreamChunker};
+
+/// A chunk: `length` bytes starting at `offset` of the input (or stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Chunk {
+    /// Absolute byte offset of the chunk's first byte.
+    pub offset: u64,
+    /// Length in bytes (never more than the configured `max_size`).
+    pub length: usize,
+}
+
+impl Chunk {
+    /// Offset one past the chunk's last byte.
+    pub fn end(&self) -> u64 {
+        self.offset + self.length as u64
+    }
+}

@@ -1,0 +1,18 @@
+rustler::atoms! {
+    ok,
+    error,
+    nil,
+    finished,
+    invalid_options,
+    overflow,
+    dirty,
+    file,
+    sha256,
+    blake3,
+    none,
+    min_size,
+    avg_size,
+    max_size,
+    normalization,
+    hash,
+}

@@ -1,0 +1,8 @@
+//! Thin rustler adapter over `chunker_core`: decodes terms, picks schedulers,
+//! maps errors. No chunking, hashing or format logic lives here.
+
+mod atoms;
+mod chunk;
+mod errors;
+
+rustler::init!("Elixir.Chunker.Native");

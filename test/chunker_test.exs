@@ -1,0 +1,4 @@
+defmodule ChunkerTest do
+  use ExUnit.Case, async: true
+  doctest Chunker
+end
