@@ -11,6 +11,7 @@ defmodule Chunker.MixProject do
       start_permanent: Mix.env() == :prod,
       compilers: [:chunker_cargo] ++ Mix.compilers(),
       deps: [],
+      elixirc_paths: elixirc_paths(Mix.env()),
       aliases: aliases(),
       preferred_cli_env: ["test.all": :test],
       description:
@@ -23,6 +24,9 @@ defmodule Chunker.MixProject do
       test_coverage: [ignore_modules: [Mix.Tasks.Compile.ChunkerCargo]]
     ]
   end
+
+  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(_), do: ["lib"]
 
   # `mix test.all`: the Rust core's tests, then ExUnit. This is the README's
   # test command and what .ci/run runs.
