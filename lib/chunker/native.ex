@@ -30,6 +30,8 @@ defmodule Chunker.Native do
   # --- keys, narinfo (Chunker.Nix.Key, Chunker.Nix.Narinfo) ---
 
   # --- NAR (Chunker.NAR) ---
+  def nar_dump(_path), do: err()
+  def nar_dump_to_file(_path, _dest), do: err()
 
   # --- pipeline, batch, cache, metrics (Chunker.Pipeline) ---
 end

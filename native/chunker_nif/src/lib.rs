@@ -4,5 +4,6 @@
 mod atoms;
 mod chunk;
 mod errors;
+mod nar;
 
 rustler::init!("Elixir.Chunker.Native");

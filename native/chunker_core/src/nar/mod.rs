@@ -1,0 +1,31 @@
+//! Nix archives (NAR): the serialisation `nix-store --dump` produces.
+//!
+//! A NAR is a sequence of strings, each an 8-byte little-endian length, the
+//! bytes, then zero padding to a multiple of 8:
+//!
+//! ```text
+//! nar       = "nix-archive-1" node
+//! node      = "(" "type" ( regular | symlink | directory ) ")"
+//! regular   = "regular" [ "executable" "" ] "contents" <size:u64> bytes padding
+//! symlink   = "symlink" "target" target
+//! directory = "directory" { "entry" "(" "name" name "node" node ")" }
+//! ```
+//!
+//! Directory entries are sorted by name (bytewise) and unique.
+//!
+//! - [`writer`]: serialise a path ([`dump_path`]) byte-identically to
+//!   `nix-store --dump`, streaming into any [`std::io::Write`], or just hash
+//!   it ([`dump_sha256`]) without materialising the NAR.
+
+pub mod writer;
+
+pub use writer::{dump_path, dump_sha256, HashingWriter, NarEncoder, PathError};
+
+/// The magic string every NAR starts with.
+pub const MAGIC: &[u8] = b"nix-archive-1";
+
+/// Zero bytes needed after `len` bytes to reach a multiple of 8.
+#[inline]
+pub fn padding(len: u64) -> usize {
+    ((8 - (len % 8)) % 8) as usize
+}
