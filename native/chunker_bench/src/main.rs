@@ -10,10 +10,15 @@ mod harness;
 
 use harness::{Args, Case};
 
+/// A benchmark group: its name and the function that measures its cases.
+type Group = (&'static str, fn(&Args) -> Vec<Case>);
+
+/// Every group; `--only NAME` runs one.
+const GROUPS: &[Group] = &[("cdc", cdc::run)];
+
 fn main() {
     let args = Args::parse();
-    let groups: [(&str, fn(&Args) -> Vec<Case>); 1] = [("cdc", cdc::run)];
-    for (name, run) in groups {
+    for &(name, run) in GROUPS {
         if args.only.as_deref().is_none_or(|only| only == name) {
             for case in run(&args) {
                 case.print(args.json);
