@@ -22,8 +22,23 @@ defmodule Chunker.Native do
   def chunk_file(_path, _sizes, _hash), do: err()
 
   # --- hashing (Chunker.Hash) ---
+  def hash(_data, _algo), do: err()
+  def hash_dirty(_data, _algo), do: err()
+  def hash_open(_algo), do: err()
+  def hash_update(_handle, _data), do: err()
+  def hash_update_dirty(_handle, _data), do: err()
+  def hash_finish(_handle), do: err()
+  def hash_finish_dirty(_handle), do: err()
+  def hash_batch(_items, _algo), do: err()
+  def hash_batch_dirty(_items, _algo), do: err()
 
   # --- Nix encodings, store paths (Chunker.Nix) ---
+  def base32_encode(_data), do: err()
+  def base32_decode(_data), do: err()
+  def hash_parse(_string, _algo), do: err()
+  def hash_format(_algo, _digest, _encoding, _with_algo), do: err()
+  def store_path_parse(_path), do: err()
+  def fixed_output_path(_name, _algo, _digest, _recursive, _references), do: err()
 
   # --- compression (Chunker.Compress) ---
 

@@ -7,6 +7,7 @@
 mod cdc;
 mod data;
 mod harness;
+mod hash;
 
 use harness::{Args, Case};
 
@@ -14,7 +15,7 @@ use harness::{Args, Case};
 type Group = (&'static str, fn(&Args) -> Vec<Case>);
 
 /// Every group; `--only NAME` runs one.
-const GROUPS: &[Group] = &[("cdc", cdc::run)];
+const GROUPS: &[Group] = &[("cdc", cdc::run), ("hash", hash::run)];
 
 fn main() {
     let args = Args::parse();

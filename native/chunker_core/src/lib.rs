@@ -2,11 +2,13 @@
 //!
 //! - [`cdc`]: FastCDC 2020 content-defined chunking, cut points identical to
 //!   the `fastcdc` crate's `v2020` module (eager, streaming, file).
-//! - [`digest`]: per-chunk SHA-256 / BLAKE3.
+//! - [`digest`]: SHA-256 / BLAKE3 (one-shot, incremental, batched, multi-threaded).
 //! - [`nar`]: Nix archives: writer identical to `nix-store --dump`.
+//! - [`nix`]: Nix base-32, hash strings, store paths, keys and narinfo.
 //!
 //! It has no rustler dependency and can be used as a Rust library on its own.
 
 pub mod cdc;
 pub mod digest;
 pub mod nar;
+pub mod nix;

@@ -4,6 +4,8 @@
 mod atoms;
 mod chunk;
 mod errors;
+mod hash;
 mod nar;
+mod nix;
 
 rustler::init!("Elixir.Chunker.Native");

@@ -1,0 +1,77 @@
+# Hashing and Nix encodings through the NIF.
+#   CHUNKER_CARGO_PROFILE=release mix run bench/hash.exs
+# Compare "sha256 1 MiB" with the core figure from
+#   cargo run --release -p chunker_bench -- --only hash --mib 64   (case sha256/1MiB)
+Code.require_file("support/harness.exs", __DIR__)
+
+alias Chunker.Hash
+
+mib = Bench.Harness.real_data(1_048_576)
+big = :crypto.strong_rand_bytes(64 * 1_048_576)
+small = binary_part(mib, 0, 65_536)
+
+Bench.Harness.run(
+  %{
+    "Chunker.Hash sha256 1 MiB" => fn -> Hash.hash(mib, :sha256) end,
+    ":crypto sha256 1 MiB" => fn -> :crypto.hash(:sha256, mib) end,
+    "Chunker.Hash blake3 1 MiB" => fn -> Hash.hash(mib, :blake3) end
+  },
+  bytes: byte_size(mib),
+  title: "one-shot, 1 MiB",
+  time: 2
+)
+
+Bench.Harness.run(
+  %{
+    "Chunker.Hash sha256 64 KiB (normal scheduler)" => fn -> Hash.hash(small, :sha256) end,
+    ":crypto sha256 64 KiB" => fn -> :crypto.hash(:sha256, small) end
+  },
+  bytes: byte_size(small),
+  title: "one-shot, 64 KiB",
+  time: 2
+)
+
+Bench.Harness.run(
+  %{
+    "blake3 64 MiB (multi-thread)" => fn -> Hash.hash(big, :blake3) end,
+    "blake3 64 MiB streamed 64 KiB pieces (1 thread)" => fn ->
+      for <<piece::binary-size(65_536) <- big>>, reduce: Hash.open(:blake3) do
+        h -> Hash.update(h, piece)
+      end
+      |> Hash.finish!()
+    end,
+    "sha256 64 MiB" => fn -> Hash.hash(big, :sha256) end
+  },
+  bytes: byte_size(big),
+  title: "64 MiB",
+  time: 3
+)
+
+items = for _ <- 1..256, do: :crypto.strong_rand_bytes(65_536)
+
+Bench.Harness.run(
+  %{
+    "hash_batch 256 x 64 KiB" => fn -> Hash.hash_batch(items, :sha256) end,
+    "Enum.map hash 256 x 64 KiB" => fn -> Enum.map(items, &Hash.hash(&1, :sha256)) end
+  },
+  bytes: 256 * 65_536,
+  title: "batch",
+  time: 2
+)
+
+digest = :crypto.hash(:sha256, "x")
+s32 = Chunker.Nix.format_hash({:sha256, digest})
+n = 10_000
+
+Bench.Harness.run(
+  %{
+    "base32_encode 32 B x10k" => fn ->
+      for _ <- 1..n, do: Chunker.Nix.base32_encode(digest)
+    end,
+    "parse_hash sha256:base32 x10k" => fn ->
+      for _ <- 1..n, do: Chunker.Nix.parse_hash(s32)
+    end
+  },
+  title: "Nix encodings (per call = median / 10k)",
+  time: 2
+)

@@ -1,0 +1,159 @@
+defmodule Chunker.Hash do
+  @moduledoc """
+  SHA-256 (SHA-NI where the CPU has it) and BLAKE3 digests, computed in Rust.
+
+  Inputs up to 64 KiB are hashed on a normal scheduler (well under 1 ms);
+  bigger ones on a dirty CPU scheduler, where BLAKE3 also uses several
+  threads from 512 KiB on. Digests are raw 32-byte binaries; see
+  `Chunker.Nix` for printing them as Nix does.
+  """
+
+  alias Chunker.Native
+
+  @typedoc "A digest algorithm."
+  @type algo :: :sha256 | :blake3
+  @typedoc "A streaming hasher (a NIF resource), freed when garbage collected."
+  @opaque handle :: reference()
+
+  # Measured: SHA-256 hashes 64 KiB in about 40 µs on the reference machine.
+  @normal_max 65_536
+  @algos [:sha256, :blake3]
+
+  @doc """
+  The digest of `data` (a binary or iodata).
+
+      iex> Chunker.Hash.hash("abc") == :crypto.hash(:sha256, "abc")
+      true
+      iex> Base.encode16(Chunker.Hash.hash("", :blake3), case: :lower)
+      "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+  """
+  @spec hash(iodata(), algo()) :: <<_::256>>
+  def hash(data, algo \\ :sha256)
+
+  def hash(data, algo) when is_binary(data) and algo in @algos do
+    if byte_size(data) <= @normal_max,
+      do: Native.hash(data, algo),
+      else: Native.hash_dirty(data, algo)
+  end
+
+  def hash(data, algo) when is_list(data) and algo in @algos,
+    do: hash(iodata!(data), algo)
+
+  def hash(data, algo), do: bad_args(data, algo)
+
+  @doc """
+  Hashes each item of `items`, returning one `{:ok, digest}` or
+  `{:error, :not_a_binary}` per item, in order. Big batches (over 64 KiB in
+  total) run on a dirty scheduler and are spread over several threads.
+
+      iex> Chunker.Hash.hash_batch(["a", "b", 1])
+      [{:ok, :crypto.hash(:sha256, "a")}, {:ok, :crypto.hash(:sha256, "b")}, {:error, :not_a_binary}]
+  """
+  @spec hash_batch([term()], algo()) :: [{:ok, <<_::256>>} | {:error, :not_a_binary}]
+  def hash_batch(items, algo \\ :sha256)
+
+  def hash_batch(items, algo) when is_list(items) and algo in @algos do
+    case Native.hash_batch(items, algo) do
+      :dirty -> Native.hash_batch_dirty(items, algo)
+      results -> results
+    end
+  end
+
+  def hash_batch(items, algo), do: bad_args(items, algo)
+
+  @doc """
+  Opens a streaming hasher. Feed it with `update/2` (which returns the
+  handle, so it composes with `Enum.reduce/3`) and end with `finish/1`.
+
+      iex> h = Chunker.Hash.open(:sha256)
+      iex> h = Enum.reduce(["a", "b", "c"], h, &Chunker.Hash.update(&2, &1))
+      iex> Chunker.Hash.finish(h) == {:ok, :crypto.hash(:sha256, "abc")}
+      true
+      iex> Chunker.Hash.finish(h)
+      {:error, :finished}
+  """
+  @spec open(algo()) :: handle()
+  def open(algo \\ :sha256)
+  def open(algo) when algo in @algos, do: Native.hash_open(algo)
+
+  def open(algo),
+    do: raise(ArgumentError, "expected :sha256 or :blake3, got: #{inspect(algo, limit: 5)}")
+
+  @doc """
+  Feeds `data` (a binary or iodata) and returns the handle. Raises
+  `Chunker.Error` (reason `:finished`) on a finished handle.
+  """
+  @spec update(handle(), iodata()) :: handle()
+  def update(handle, data) when is_reference(handle) and is_binary(data) do
+    result =
+      case Native.hash_update(handle, data) do
+        :dirty -> Native.hash_update_dirty(handle, data)
+        other -> other
+      end
+
+    case result do
+      :ok -> handle
+      :finished -> raise Chunker.Error, reason: :finished
+    end
+  end
+
+  def update(handle, data) when is_reference(handle) and is_list(data),
+    do: update(handle, iodata!(data))
+
+  def update(handle, data) do
+    raise ArgumentError,
+          "expected a handle from Chunker.Hash.open/1 and iodata, got: " <>
+            "#{inspect(handle, limit: 5)}, #{inspect(data, limit: 5)}"
+  end
+
+  @doc "Returns `{:ok, digest}`; a second call gives `{:error, :finished}`."
+  @spec finish(handle()) :: {:ok, <<_::256>>} | {:error, :finished}
+  def finish(handle) when is_reference(handle) do
+    case Native.hash_finish(handle) do
+      :dirty -> Native.hash_finish_dirty(handle)
+      other -> other
+    end
+  end
+
+  def finish(handle),
+    do:
+      raise(
+        ArgumentError,
+        "expected a handle from Chunker.Hash.open/1, got: #{inspect(handle, limit: 5)}"
+      )
+
+  @doc "Like `finish/1` but returns the digest or raises `Chunker.Error`."
+  @spec finish!(handle()) :: <<_::256>>
+  def finish!(handle) do
+    case finish(handle) do
+      {:ok, digest} -> digest
+      {:error, reason} -> raise Chunker.Error, reason: reason
+    end
+  end
+
+  @doc """
+  The digest of an enumerable of binaries, e.g.
+  `File.stream!(path, [], 1_048_576) |> Chunker.Hash.hash_stream()`.
+
+      iex> ["ab", "c"] |> Stream.map(& &1) |> Chunker.Hash.hash_stream(:blake3) == Chunker.Hash.hash("abc", :blake3)
+      true
+  """
+  @spec hash_stream(Enumerable.t(), algo()) :: <<_::256>>
+  def hash_stream(enumerable, algo \\ :sha256) do
+    enumerable
+    |> Enum.reduce(open(algo), &update(&2, &1))
+    |> finish!()
+  end
+
+  defp iodata!(data) do
+    IO.iodata_to_binary(data)
+  rescue
+    ArgumentError -> raise ArgumentError, "expected iodata, got: #{inspect(data, limit: 5)}"
+  end
+
+  defp bad_args(data, algo) when algo in @algos,
+    do: raise(ArgumentError, "expected a binary or list, got: #{inspect(data, limit: 5)}")
+
+  defp bad_args(_data, algo),
+    do: raise(ArgumentError, "expected :sha256 or :blake3, got: #{inspect(algo, limit: 5)}")
+end
