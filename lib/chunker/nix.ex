@@ -197,6 +197,57 @@ defmodule Chunker.Nix do
   @spec fixed_output_path!(String.t(), hash(), keyword()) :: String.t()
   def fixed_output_path!(name, hash, opts \\ []), do: bang(fixed_output_path(name, hash, opts))
 
+  @doc """
+  The SHA-256 of the NAR serialisation of `path` in Nix base-32, exactly
+  what `nix-hash --type sha256 --base32 PATH` prints. The NAR is streamed
+  (bounded memory) on a DirtyIo scheduler. Errors are `{:file, posix}` and
+  `{:unsupported_file_type, path}`.
+
+      iex> path = Path.join(System.tmp_dir!(), "nix_doc_#{System.unique_integer([:positive])}")
+      iex> File.write!(path, "hello")
+      iex> result = Chunker.Nix.nar_hash(path)
+      iex> File.rm!(path)
+      iex> result
+      {:ok, "0sg9f58l1jj88w6pdrfdpj5x9b1zrwszk84j81zvby36q9whhhqa"}
+      iex> Chunker.Nix.nar_hash("/nonexistent")
+      {:error, {:file, :enoent}}
+  """
+  @spec nar_hash(Path.t()) :: {:ok, String.t()} | {:error, term()}
+  def nar_hash(path) do
+    with {:ok, {hash, _size}} <- nar_sha256(path) do
+      {:ok, format_hash(hash, :base32, prefix: false)}
+    end
+  end
+
+  @doc "Like `nar_hash/1` but returns the hash or raises `Chunker.Error`."
+  @spec nar_hash!(Path.t()) :: String.t()
+  def nar_hash!(path), do: bang(nar_hash(path))
+
+  @doc """
+  The NAR hash of `path` as a hash tuple, and the NAR's size: the `NarHash`
+  and `NarSize` of a narinfo.
+
+      iex> path = Path.join(System.tmp_dir!(), "nix_doc_#{System.unique_integer([:positive])}")
+      iex> File.write!(path, "hello")
+      iex> {:ok, {hash, size}} = Chunker.Nix.nar_sha256(path)
+      iex> File.rm!(path)
+      iex> {Chunker.Nix.format_hash(hash), size}
+      {"sha256:0sg9f58l1jj88w6pdrfdpj5x9b1zrwszk84j81zvby36q9whhhqa", 120}
+  """
+  @spec nar_sha256(Path.t()) :: {:ok, {hash(), non_neg_integer()}} | {:error, term()}
+  def nar_sha256(path) do
+    path =
+      try do
+        IO.chardata_to_string(path)
+      rescue
+        _ -> raise ArgumentError, "expected a path, got: #{inspect(path, limit: 5)}"
+      end
+
+    with {:ok, {digest, size}} <- Native.nar_sha256(path) do
+      {:ok, {{:sha256, digest}, size}}
+    end
+  end
+
   defp bang({:ok, value}), do: value
   defp bang({:error, reason}), do: raise(Chunker.Error, reason: reason)
 end

@@ -169,8 +169,7 @@ defmodule Chunker.NixTest do
 
     ours_rec =
       for p <- trees ++ files do
-        [nar32] = nix!("nix-hash", ["--type", "sha256", "--base32", p])
-        {:ok, h} = Nix.parse_hash(nar32, :sha256)
+        {:ok, {h, _size}} = Nix.nar_sha256(p)
         Nix.fixed_output_path!(Path.basename(p), h, recursive: true)
       end
 
@@ -187,6 +186,57 @@ defmodule Chunker.NixTest do
              end)
 
     File.rm_rf!(dir)
+  end
+
+  test "nar_hash equals nix-hash --type sha256 --base32 on random files and trees" do
+    :rand.seed(:exsss, {13, 14, 15})
+    dir = Path.join(@tmp, "nar-#{System.unique_integer([:positive])}")
+    File.rm_rf!(dir)
+
+    paths =
+      for i <- 1..12 do
+        root = Path.join(dir, "p#{i}")
+        random_tree(root, 3)
+        root
+      end
+
+    single = Path.join(dir, "file")
+    File.write!(single, :rand.bytes(100_000))
+    link = Path.join(dir, "link")
+    File.ln_s!("some/target", link)
+    paths = paths ++ [single, link]
+
+    assert nix!("nix-hash", ["--type", "sha256", "--base32" | paths]) ==
+             Enum.map(paths, &Nix.nar_hash!/1)
+
+    {:ok, {{:sha256, _}, size}} = Nix.nar_sha256(single)
+    assert size == byte_size(File.read!(single)) + 112
+    assert Nix.nar_hash(Path.join(dir, "missing")) == {:error, {:file, :enoent}}
+    assert_raise ArgumentError, fn -> Nix.nar_hash(:x) end
+    File.rm_rf!(dir)
+  end
+
+  defp random_tree(root, depth) do
+    cond do
+      depth == 0 or :rand.uniform(4) == 1 ->
+        File.mkdir_p!(Path.dirname(root))
+
+        case :rand.uniform(5) do
+          1 -> File.ln_s!("target-#{:rand.uniform(100)}", root)
+          2 -> File.write!(root, "") && File.chmod!(root, 0o755)
+          _ -> File.write!(root, :rand.bytes(:rand.uniform(3000) - 1))
+        end
+
+      true ->
+        File.mkdir_p!(root)
+
+        for i <- 1..:rand.uniform(4) do
+          random_tree(
+            Path.join(root, Enum.random(["a", "B", "z.", "x-#{i}", "é#{i}"]) <> "#{i}"),
+            depth - 1
+          )
+        end
+    end
   end
 
   test "fixed_output_path rejects bad names, references on flat paths and bad arguments" do

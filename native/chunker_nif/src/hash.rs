@@ -40,11 +40,7 @@ fn hash<'a>(env: Env<'a>, data: Binary<'a>, algo_name: Atom) -> rustler::NifResu
 
 /// One-shot digest of a big input; BLAKE3 uses every rayon thread.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn hash_dirty<'a>(
-    env: Env<'a>,
-    data: Binary<'a>,
-    algo_name: Atom,
-) -> rustler::NifResult<Term<'a>> {
+fn hash_dirty<'a>(env: Env<'a>, data: Binary<'a>, algo_name: Atom) -> rustler::NifResult<Term<'a>> {
     Ok(digest_term(
         env,
         &algo(algo_name)?.digest_parallel(data.as_slice()),

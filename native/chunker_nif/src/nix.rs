@@ -1,9 +1,13 @@
 //! Nix encoding NIFs: base-32, hash strings, store paths.
 
+use crate::errors::posix_atom;
+use chunker_core::nar::{self, PathError};
+use chunker_core::nix::base32;
 use chunker_core::nix::hash::{self, Algo, Encoding, Hash};
 use chunker_core::nix::store_path::{self, FixedOutputError, StorePath};
-use chunker_core::nix::base32;
 use rustler::{Atom, Binary, Encoder, Env, NewBinary, Term};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 
 rustler::atoms! {
     ok,
@@ -36,6 +40,8 @@ rustler::atoms! {
     invalid_name_char,
     references_not_allowed,
     not_utf8,
+    file,
+    unsupported_file_type,
 }
 
 pub fn algo_atom(a: Algo) -> Atom {
@@ -64,10 +70,15 @@ fn encoding_atom(e: Encoding) -> Atom {
 }
 
 fn atom_encoding(a: Atom) -> rustler::NifResult<Encoding> {
-    [Encoding::Base16, Encoding::Base32, Encoding::Base64, Encoding::Sri]
-        .into_iter()
-        .find(|&e| encoding_atom(e) == a)
-        .ok_or(rustler::Error::BadArg)
+    [
+        Encoding::Base16,
+        Encoding::Base32,
+        Encoding::Base64,
+        Encoding::Sri,
+    ]
+    .into_iter()
+    .find(|&e| encoding_atom(e) == a)
+    .ok_or(rustler::Error::BadArg)
 }
 
 fn char_string(c: char) -> String {
@@ -167,7 +178,11 @@ fn hash_format<'a>(
     let encoding = atom_encoding(encoding)?;
     Ok(match Hash::from_bytes(algo, digest.as_slice()) {
         Some(h) => (ok(), h.to_string(encoding, with_algo)).encode(env),
-        None => err(env, invalid_hash(), (invalid_length(), digest.len()).encode(env)),
+        None => err(
+            env,
+            invalid_hash(),
+            (invalid_length(), digest.len()).encode(env),
+        ),
     })
 }
 
@@ -223,4 +238,30 @@ fn fixed_output_path<'a>(
             Err(FixedOutputError::References) => (error(), references_not_allowed()).encode(env),
         },
     )
+}
+
+/// `{:ok, {sha256_digest, nar_size}}` of the NAR serialisation of a path
+/// (streamed through SHA-256, never held in memory).
+#[rustler::nif(schedule = "DirtyIo")]
+fn nar_sha256<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
+    match nar::dump_sha256(OsStr::from_bytes(path.as_slice())) {
+        Ok((digest, size)) => (
+            ok(),
+            (Term::from(NewBinary::from_slice(env, &digest)), size),
+        )
+            .encode(env),
+        Err(e) => {
+            let reason = match PathError::of(&e) {
+                Some(PathError { path, source: None }) => {
+                    (unsupported_file_type(), path.to_string_lossy().as_ref()).encode(env)
+                }
+                Some(PathError {
+                    source: Some(inner),
+                    ..
+                }) => (file(), posix_atom(env, inner)).encode(env),
+                None => (file(), posix_atom(env, &e)).encode(env),
+            };
+            (error(), reason).encode(env)
+        }
+    }
 }

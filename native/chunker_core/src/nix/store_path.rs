@@ -146,7 +146,10 @@ pub fn make_store_path(kind: &str, hash: &Hash, name: &str) -> Result<StorePath,
         "{kind}:{}:{STORE_DIR}:{name}",
         hash.to_string(Encoding::Base16, true)
     );
-    StorePath::from_parts(&compress(Hash::sha256(fingerprint.as_bytes()).digest()), name)
+    StorePath::from_parts(
+        &compress(Hash::sha256(fingerprint.as_bytes()).digest()),
+        name,
+    )
 }
 
 /// XOR-folds a digest to 20 bytes (Nix's `compressHash`).
@@ -235,18 +238,42 @@ mod tests {
             "/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-hello-2.10"
         );
         let bad = [
-            ("/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1", Error::TooShort),
-            ("/nix/stor/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a", Error::NotInStore),
-            ("/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a/b", Error::NotInStore),
-            ("/nix/store/e9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a", Error::InvalidHashChar('e')),
-            ("/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1_a", Error::MissingDash),
-            ("/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-", Error::EmptyName),
-            ("/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a b", Error::InvalidNameChar(' ')),
+            (
+                "/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1",
+                Error::TooShort,
+            ),
+            (
+                "/nix/stor/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a",
+                Error::NotInStore,
+            ),
+            (
+                "/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a/b",
+                Error::NotInStore,
+            ),
+            (
+                "/nix/store/e9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a",
+                Error::InvalidHashChar('e'),
+            ),
+            (
+                "/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1_a",
+                Error::MissingDash,
+            ),
+            (
+                "/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-",
+                Error::EmptyName,
+            ),
+            (
+                "/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-a b",
+                Error::InvalidNameChar(' '),
+            ),
         ];
         for (path, err) in bad {
             assert_eq!(StorePath::parse(path), Err(err), "{path}");
         }
-        let long = format!("/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-{}", "a".repeat(212));
+        let long = format!(
+            "/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-{}",
+            "a".repeat(212)
+        );
         assert_eq!(StorePath::parse(&long), Err(Error::NameTooLong(212)));
         assert!(StorePath::parse(&long[..long.len() - 1]).is_ok());
         assert!(StorePath::parse("/nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-.a+-._?=Z0").is_ok());
@@ -262,7 +289,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            fixed_output_path("a", &flat, false, &[]).unwrap().to_string(),
+            fixed_output_path("a", &flat, false, &[])
+                .unwrap()
+                .to_string(),
             "/nix/store/hrvjkyf8i9yx8dmgfbqlsr7xlxa6wmfw-a"
         );
         let nar = Hash::parse(
