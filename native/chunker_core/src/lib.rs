@@ -5,6 +5,8 @@
 //! - [`digest`]: SHA-256 / BLAKE3 (one-shot, incremental, batched, multi-threaded).
 //! - [`nar`]: Nix archives: writer identical to `nix-store --dump`.
 //! - [`nix`]: Nix base-32, hash strings, store paths, keys and narinfo.
+//! - [`pipeline`]: concurrent chunk -> hash -> skip known -> compress, with
+//!   [`cache`] (content-verified digest LRU) and [`metrics`].
 //!
 //! It has no rustler dependency and can be used as a Rust library on its own.
 
@@ -12,3 +14,6 @@ pub mod cdc;
 pub mod digest;
 pub mod nar;
 pub mod nix;
+pub mod cache;
+pub mod metrics;
+pub mod pipeline;

@@ -1,0 +1,54 @@
+//! The shared worker pool: one rayon pool for every pipeline and batch call.
+//!
+//! Its size is set once with [`configure`] (the Elixir application does it
+//! at startup from `RAYON_NUM_THREADS`); otherwise rayon's default (the
+//! `RAYON_NUM_THREADS` variable, else one thread per CPU). Worker threads
+//! run under `SCHED_BATCH` on Linux, so the kernel lets interactive threads
+//! (the BEAM's schedulers) preempt them promptly.
+
+use std::sync::OnceLock;
+
+static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+
+/// Sets the number of worker threads (0: rayon's default). Returns `false`
+/// if the pool already exists (its size cannot change).
+pub fn configure(threads: usize) -> bool {
+    let mut created = false;
+    POOL.get_or_init(|| {
+        created = true;
+        build(threads)
+    });
+    created
+}
+
+/// The pool, created with the default size on first use.
+pub fn get() -> &'static rayon::ThreadPool {
+    POOL.get_or_init(|| build(0))
+}
+
+/// Number of worker threads.
+pub fn threads() -> usize {
+    get().current_num_threads()
+}
+
+fn build(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("chunker-worker-{i}"))
+        .start_handler(|_| batch_priority())
+        .build()
+        .expect("cannot start the chunker worker pool")
+}
+
+#[cfg(target_os = "linux")]
+fn batch_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscall on the calling thread (pid 0) with a valid,
+    // initialized parameter struct; failure only leaves the default policy.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn batch_priority() {}

@@ -1,0 +1,139 @@
+//! What a pool thread does with one chunk, and in-order delivery.
+
+use super::{lock, Known, Output, Shared};
+use crate::cdc::Chunk;
+use crate::metrics::{self, Stage, Timer};
+use std::sync::atomic::Ordering;
+
+/// A hashed chunk waiting for the known/unknown decision.
+pub(crate) struct Hashed {
+    seq: u64,
+    chunk: Chunk,
+    digest: Option<[u8; 32]>,
+    bytes: Vec<u8>,
+}
+
+/// Hash, look up, compress, deliver.
+pub(crate) fn run(shared: &Shared, seq: u64, chunk: Chunk, bytes: Vec<u8>) {
+    if shared.cancelled.load(Ordering::Acquire) {
+        return;
+    }
+    let digest = shared.algo.map(|algo| {
+        let timer = Timer::start();
+        let d = match &shared.cache {
+            Some(cache) => cache.digest(algo, &bytes),
+            None => algo.digest(&bytes),
+        };
+        timer.stop(Stage::Hash, bytes.len() as u64);
+        d
+    });
+    let hashed = Hashed {
+        seq,
+        chunk,
+        digest,
+        bytes,
+    };
+    match (&shared.known, digest) {
+        (Known::Set(set), Some(d)) => finish(shared, hashed, set.contains(&d)),
+        (Known::Ask, Some(d)) => {
+            lock(&shared.parked).insert(seq, hashed);
+            if shared.cancelled.load(Ordering::Acquire) {
+                lock(&shared.parked).clear();
+                return;
+            }
+            let order = lock(&shared.order);
+            if !order.closed && !shared.sink.ask(vec![(seq, d)]) {
+                drop(order);
+                shared.shut();
+            }
+        }
+        _ => finish(shared, hashed, false),
+    }
+}
+
+/// Compress unless known, then deliver.
+pub(crate) fn finish(shared: &Shared, hashed: Hashed, known: bool) {
+    if shared.cancelled.load(Ordering::Acquire) {
+        return;
+    }
+    let Hashed {
+        seq,
+        chunk,
+        digest,
+        bytes,
+    } = hashed;
+    let compressed = if known {
+        metrics::count_known(chunk.length as u64);
+        None
+    } else {
+        match &shared.compressor {
+            None => Some(bytes.clone()),
+            Some(c) => {
+                let timer = Timer::start();
+                let mut out = Vec::new();
+                if let Err(reason) = c.compress(&bytes, &mut out) {
+                    let order = lock(&shared.order);
+                    if !order.closed {
+                        shared.sink.fail(reason);
+                    }
+                    drop(order);
+                    shared.shut();
+                    return;
+                }
+                timer.stop(Stage::Compress, bytes.len() as u64);
+                metrics::count_compressed(bytes.len() as u64, out.len() as u64);
+                Some(out)
+            }
+        }
+    };
+    let data = shared.payloads.then_some(bytes);
+    complete(
+        shared,
+        Output {
+            seq,
+            chunk,
+            digest,
+            known,
+            compressed,
+            data,
+        },
+    );
+}
+
+/// Records a finished chunk and delivers every chunk now in order.
+fn complete(shared: &Shared, output: Output) {
+    let mut guard = lock(&shared.order);
+    let order = &mut *guard;
+    if order.closed {
+        return;
+    }
+    order.ready.insert(output.seq, output);
+    let mut batch = Vec::new();
+    while let Some(o) = order.ready.remove(&order.next) {
+        order.next += 1;
+        batch.push(o);
+    }
+    if batch.is_empty() {
+        return;
+    }
+    metrics::count_chunks(batch.len() as u64, batch.iter().map(|o| o.chunk.length as u64).sum());
+    if order.total == Some(order.next) {
+        order.closed = true;
+    }
+    if !shared.sink.deliver(batch) {
+        drop(guard);
+        shared.shut();
+    }
+}
+
+impl Shared {
+    /// Cancels: drops buffered bytes; the sink is not called afterwards.
+    pub(crate) fn shut(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        let mut order = lock(&self.order);
+        order.closed = true;
+        order.ready.clear();
+        drop(order);
+        lock(&self.parked).clear();
+    }
+}
