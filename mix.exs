@@ -40,7 +40,7 @@ defmodule Chunker.MixProject do
   end
 
   def application do
-    [extra_applications: [:logger, :crypto]]
+    [extra_applications: [:logger, :crypto], mod: {Chunker.Application, []}]
   end
 end
 

@@ -50,4 +50,23 @@ defmodule Chunker.Native do
   def nar_dump_to_file(_path, _dest), do: err()
 
   # --- pipeline, batch, cache, metrics (Chunker.Pipeline) ---
+  def pipeline_open(_tag, _sizes, _hash, _compress, _known, _payloads, _max_in_flight, _cache),
+    do: err()
+
+  def pipeline_feed(_ingest, _data), do: err()
+  def pipeline_finish(_ingest), do: err()
+  def pipeline_ack(_ingest, _bytes), do: err()
+  def pipeline_decide(_ingest, _answers), do: err()
+  def pipeline_cancel(_ingest), do: err()
+  def pipeline_sequential(_data, _sizes, _hash, _compress), do: err()
+  def chunk_batch(_items, _sizes, _hash, _parallel), do: err()
+  def chunk_files_batch(_paths, _sizes, _hash, _parallel), do: err()
+  def cache_new(_max_entries, _max_memory_bytes), do: err()
+  def cache_stats(_cache), do: err()
+  def cache_digest(_cache, _data, _hash), do: err()
+  def metrics_configure(_rate), do: err()
+  def metrics_reset, do: err()
+  def metrics_snapshot, do: err()
+  def pool_configure(_threads), do: err()
+  def pool_threads, do: err()
 end

@@ -7,5 +7,6 @@ mod errors;
 mod hash;
 mod nar;
 mod nix;
+mod pipeline;
 
 rustler::init!("Elixir.Chunker.Native");
