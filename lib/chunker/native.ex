@@ -53,6 +53,7 @@ defmodule Chunker.Native do
   def pipeline_open(_tag, _sizes, _hash, _compress, _known, _payloads, _max_in_flight, _cache),
     do: err()
 
+  def pipeline_check(_sizes, _hash, _compress), do: err()
   def pipeline_feed(_ingest, _data), do: err()
   def pipeline_finish(_ingest), do: err()
   def pipeline_ack(_ingest, _bytes), do: err()

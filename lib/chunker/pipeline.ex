@@ -93,8 +93,8 @@ defmodule Chunker.Pipeline do
     {pipeline_opts, chunk_opts} = Keyword.split(opts, @pipeline_keys)
 
     with {:ok, {sizes, hash, payloads}} <- Options.chunking(chunk_opts),
-         :ok <- check_ranges(chunk_opts),
          {:ok, compress, compression} <- compress_spec(pipeline_opts),
+         :ok <- Native.pipeline_check(sizes, hash, compress),
          {:ok, known} <- known_spec(pipeline_opts[:known?], hash),
          {:ok, max} <-
            positive(
@@ -120,13 +120,8 @@ defmodule Chunker.Pipeline do
   defp ingest_spec(opts),
     do: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
 
-  # Ranges are the Rust core's: a throwaway streaming handle checks them now.
-  defp check_ranges(chunk_opts) do
-    case Chunker.open(Keyword.put(chunk_opts, :payloads, false)) do
-      {:ok, _} -> :ok
-      error -> error
-    end
-  end
+  # Ranges are the Rust core's.
+  defp check_ranges({sizes, hash, _}), do: Native.pipeline_check(sizes, hash, :none)
 
   defp compress_spec(opts) do
     case Keyword.get(opts, :compress, :zstd) do
@@ -344,7 +339,7 @@ defmodule Chunker.Pipeline do
   defp open_input(%File.Stream{path: path}, _slice), do: {:file, open_file!(path)}
 
   defp open_input(enum, _slice) do
-    {:suspended, nil, cont} = Enumerable.reduce(enum, {:suspend, nil}, &{:suspend, &1})
+    {:suspended, nil, cont} = Enumerable.reduce(enum, {:suspend, nil}, fn x, _ -> {:suspend, x} end)
     {:enum, cont, <<>>}
   end
 
@@ -431,8 +426,8 @@ defmodule Chunker.Pipeline do
 
     {progress, opts} = Keyword.pop(opts, :progress)
 
-    with {:ok, {sizes, hash, payloads}} <- Options.chunking(opts),
-         :ok <- check_ranges(opts) do
+    with {:ok, {sizes, hash, payloads} = chunking} <- Options.chunking(opts),
+         :ok <- check_ranges(chunking) do
       total_bytes = Enum.reduce(binaries, 0, &(byte_size(&1) + &2))
       parallel = parallel?(total_bytes, length(binaries))
 
@@ -469,8 +464,8 @@ defmodule Chunker.Pipeline do
     paths = Enum.map(paths, &path_string/1)
     {progress, opts} = Keyword.pop(opts, :progress)
 
-    with {:ok, {sizes, hash, false}} <- file_options(opts),
-         :ok <- check_ranges(opts) do
+    with {:ok, {sizes, hash, false} = chunking} <- file_options(opts),
+         :ok <- check_ranges(chunking) do
       sized = Enum.map(paths, &{&1, file_size(&1)})
       total_bytes = Enum.reduce(sized, 0, fn {_, s}, acc -> acc + s end)
       parallel = parallel?(total_bytes, length(paths))

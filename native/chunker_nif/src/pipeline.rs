@@ -244,6 +244,20 @@ fn pipeline_open<'a>(
     (atoms::ok(), ResourceArc::new(resource)).encode(env)
 }
 
+/// Validates chunking and compression options: `:ok` or `{:error, reason}`.
+#[rustler::nif]
+fn pipeline_check<'a>(env: Env<'a>, sizes: Term<'a>, hash: Term<'a>, compress: Term<'a>) -> Term<'a> {
+    let check = || -> Result<(), Term<'a>> {
+        decode_chunking(env, sizes, hash)?;
+        decode_compressor(env, compress)?;
+        Ok(())
+    };
+    match check() {
+        Ok(()) => atoms::ok().encode(env),
+        Err(e) => e,
+    }
+}
+
 fn feed_error<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
     errors::cdc_error(env, e)
 }
