@@ -108,8 +108,8 @@ defmodule Chunker.PipelineTest do
     end
 
     test "empty input" do
-      assert Pipeline.ingest!(<<>>) |> Enum.to_list() == []
-      assert Pipeline.ingest!(["", ""]) |> Enum.to_list() == []
+      assert Pipeline.ingest!(<<>>, compress: :none) |> Enum.to_list() == []
+      assert Pipeline.ingest!(["", ""], compress: :none) |> Enum.to_list() == []
     end
   end
 
@@ -122,7 +122,9 @@ defmodule Chunker.PipelineTest do
     end
 
     test "a MapSet skips compressing known chunks", %{data: data, expected: e, known: known} do
-      chunks = data |> Pipeline.ingest!(@small ++ [compress: :none, known?: known]) |> Enum.to_list()
+      chunks =
+        data |> Pipeline.ingest!(@small ++ [compress: :none, known?: known]) |> Enum.to_list()
+
       assert Enum.map(chunks, & &1.hash) == Enum.map(e, & &1.hash)
 
       for c <- chunks do
@@ -146,7 +148,10 @@ defmodule Chunker.PipelineTest do
         |> Enum.to_list()
 
       assert Enum.map(chunks, & &1.hash) == Enum.map(e, & &1.hash)
-      assert Enum.count(chunks, &is_nil(&1.compressed)) == Enum.count(e, &MapSet.member?(known, &1.hash))
+
+      assert Enum.count(chunks, &is_nil(&1.compressed)) ==
+               Enum.count(e, &MapSet.member?(known, &1.hash))
+
       asked = for _ <- chunks, do: assert_received({:asked, _})
       assert length(asked) == length(e)
     end
@@ -201,24 +206,26 @@ defmodule Chunker.PipelineTest do
     test "bad options are {:error, _} at ingest, bad sources raise" do
       assert {:error, {:invalid_options, {:max_size, _}}} = Pipeline.ingest("x", max_size: 3)
       assert {:error, {:invalid_options, {:level, _}}} = Pipeline.ingest("x", level: :high)
-      assert {:error, {:invalid_options, {:known?, _}}} = Pipeline.ingest("x", known?: [1])
 
       assert {:error, {:invalid_options, {:known?, _}}} =
-               Pipeline.ingest("x", known?: MapSet.new(), hash: :none)
+               Pipeline.ingest("x", known?: [1], compress: :none)
+
+      assert {:error, {:invalid_options, {:known?, _}}} =
+               Pipeline.ingest("x", known?: MapSet.new(), hash: :none, compress: :none)
 
       assert {:error, {:invalid_options, {:max_in_flight_bytes, _}}} =
-               Pipeline.ingest("x", max_in_flight_bytes: 0)
+               Pipeline.ingest("x", max_in_flight_bytes: 0, compress: :none)
 
       assert {:error, {:invalid_options, {:bogus, _}}} = Pipeline.ingest("x", bogus: 1)
       assert_raise ArgumentError, ~r/expected a binary/, fn -> Pipeline.ingest(:nope) end
       assert_raise Chunker.Error, fn -> Pipeline.ingest!("x", max_size: 3) end
 
       assert_raise ArgumentError, ~r/enumerable of binaries/, fn ->
-        Pipeline.ingest!(["ok", :bad]) |> Enum.to_list()
+        Pipeline.ingest!(["ok", :bad], compress: :none) |> Enum.to_list()
       end
 
       assert_raise Chunker.Error, ~r/enoent/, fn ->
-        Pipeline.ingest!({:file, "/nonexistent/x"}) |> Enum.to_list()
+        Pipeline.ingest!({:file, "/nonexistent/x"}, compress: :none) |> Enum.to_list()
       end
     end
   end
@@ -235,13 +242,17 @@ defmodule Chunker.PipelineTest do
           assert {:ok, results} =
                    Pipeline.chunk_batch(items, @small ++ [progress: progress, payloads: true])
 
-          assert results == Enum.map(items, &{:ok, Chunker.chunk!(&1, @small ++ [payloads: true])})
+          assert results ==
+                   Enum.map(items, &{:ok, Chunker.chunk!(&1, @small ++ [payloads: true])})
+
           assert_received {:progress, 256, 300}
           assert_received {:progress, 300, 300}
         end)
       end
 
-      assert {:error, {:invalid_options, {:avg_size, _}}} = Pipeline.chunk_batch(["a"], avg_size: 1)
+      assert {:error, {:invalid_options, {:avg_size, _}}} =
+               Pipeline.chunk_batch(["a"], avg_size: 1)
+
       assert_raise ArgumentError, fn -> Pipeline.chunk_batch(["a", 1]) end
     end
 
@@ -303,7 +314,10 @@ defmodule Chunker.PipelineTest do
       Chunker.Metrics.reset()
       data = input(200_000)
       known = Chunker.chunk!(data, @small) |> Enum.take(3) |> MapSet.new(& &1.hash)
-      chunks = data |> Pipeline.ingest!(@small ++ [compress: :none, known?: known]) |> Enum.to_list()
+
+      chunks =
+        data |> Pipeline.ingest!(@small ++ [compress: :none, known?: known]) |> Enum.to_list()
+
       s = Chunker.Metrics.snapshot()
       assert s.enabled and s.sample_every == 1
       assert s.chunks == length(chunks) and s.chunk_bytes == byte_size(data)
@@ -375,7 +389,9 @@ defmodule Chunker.PipelineTest do
 
       try do
         "abc" |> Pipeline.ingest!(compress: :none) |> Stream.run()
-        assert_received {[:chunker, :ingest, :stop], %{bytes: 3, chunks: 1}, %{compression: :none}}
+
+        assert_received {[:chunker, :ingest, :stop], %{bytes: 3, chunks: 1},
+                         %{compression: :none}}
       after
         :code.purge(:telemetry)
         :code.delete(:telemetry)

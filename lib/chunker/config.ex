@@ -69,7 +69,8 @@ defmodule Chunker.Config do
       iex> Chunker.Config.load(%{"CHUNKER_METRICS_SAMPLE_RATE" => "2"}, [])
       {:error, "invalid CHUNKER_METRICS_SAMPLE_RATE=\\"2\\": expected a number in 0.0..1.0"}
   """
-  @spec load(%{optional(String.t()) => String.t()}, keyword()) :: {:ok, t()} | {:error, String.t()}
+  @spec load(%{optional(String.t()) => String.t()}, keyword()) ::
+          {:ok, t()} | {:error, String.t()}
   def load(env, app_env) do
     with {:ok, preset} <- profile(env, app_env) do
       Enum.reduce_while(@settings, {:ok, preset}, fn {key, var, kind}, {:ok, acc} ->

@@ -152,7 +152,8 @@ defmodule Chunker.Pipeline do
   defp known_spec(fun, _hash) when is_function(fun, 1), do: {:ok, {:ask, fun}}
 
   defp known_spec(other, _hash),
-    do: invalid(:known?, "must be a MapSet or a 1-arity function, got: #{inspect(other, limit: 5)}")
+    do:
+      invalid(:known?, "must be a MapSet or a 1-arity function, got: #{inspect(other, limit: 5)}")
 
   defp cache_spec(nil), do: {:ok, nil}
   defp cache_spec(%Chunker.Cache{ref: ref}), do: {:ok, ref}
@@ -339,7 +340,9 @@ defmodule Chunker.Pipeline do
   defp open_input(%File.Stream{path: path}, _slice), do: {:file, open_file!(path)}
 
   defp open_input(enum, _slice) do
-    {:suspended, nil, cont} = Enumerable.reduce(enum, {:suspend, nil}, fn x, _ -> {:suspend, x} end)
+    {:suspended, nil, cont} =
+      Enumerable.reduce(enum, {:suspend, nil}, fn x, _ -> {:suspend, x} end)
+
     {:enum, cont, <<>>}
   end
 
@@ -474,7 +477,8 @@ defmodule Chunker.Pipeline do
         sized
         |> groups(fn {_, s} -> s end)
         |> run_groups(length(paths), progress, fn group ->
-          {:ok, items} = Native.chunk_files_batch(Enum.map(group, &elem(&1, 0)), sizes, hash, parallel)
+          {:ok, items} =
+            Native.chunk_files_batch(Enum.map(group, &elem(&1, 0)), sizes, hash, parallel)
 
           Enum.map(items, fn
             {:ok, tuples} -> {:ok, Chunk.from_tuples(tuples)}

@@ -223,7 +223,10 @@ mod tests {
         let cache = HashCache::new(2, 1 << 20);
         let (a, b, c) = (b"aaaa".as_slice(), b"bbbb".as_slice(), b"cccc".as_slice());
         for d in [a, b, a, c, a, b] {
-            assert_eq!(cache.digest(HashAlgo::Sha256, d), HashAlgo::Sha256.digest(d));
+            assert_eq!(
+                cache.digest(HashAlgo::Sha256, d),
+                HashAlgo::Sha256.digest(d)
+            );
         }
         // a miss, b miss, a hit, c miss (evicts b, the LRU), a hit, b miss (evicts c).
         let s = cache.stats();
@@ -247,8 +250,14 @@ mod tests {
     fn same_bytes_other_algorithm_is_another_entry() {
         let cache = HashCache::new(10, 1 << 20);
         let d = b"same bytes";
-        assert_eq!(cache.digest(HashAlgo::Sha256, d), HashAlgo::Sha256.digest(d));
-        assert_eq!(cache.digest(HashAlgo::Blake3, d), HashAlgo::Blake3.digest(d));
+        assert_eq!(
+            cache.digest(HashAlgo::Sha256, d),
+            HashAlgo::Sha256.digest(d)
+        );
+        assert_eq!(
+            cache.digest(HashAlgo::Blake3, d),
+            HashAlgo::Blake3.digest(d)
+        );
         assert_eq!(cache.stats().hits, 0);
     }
 
@@ -279,7 +288,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..2000u32 {
                         let d = [(i % 13) as u8, t % 2, 7, 9];
-                        assert_eq!(cache.digest(HashAlgo::Sha256, &d), HashAlgo::Sha256.digest(&d));
+                        assert_eq!(
+                            cache.digest(HashAlgo::Sha256, &d),
+                            HashAlgo::Sha256.digest(&d)
+                        );
                     }
                 })
             })

@@ -10,10 +10,10 @@
 //!
 //! It has no rustler dependency and can be used as a Rust library on its own.
 
+pub mod cache;
 pub mod cdc;
 pub mod digest;
+pub mod metrics;
 pub mod nar;
 pub mod nix;
-pub mod cache;
-pub mod metrics;
 pub mod pipeline;

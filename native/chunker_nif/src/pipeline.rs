@@ -11,7 +11,9 @@ use chunker_core::cache::HashCache;
 use chunker_core::cdc::{ChunkerConfig, Error};
 use chunker_core::digest::HashAlgo;
 use chunker_core::metrics;
-use chunker_core::pipeline::{self, batch, pool, Compressor, Control, Known, Output, Pipeline, Room, Sink};
+use chunker_core::pipeline::{
+    self, batch, pool, Compressor, Control, Known, Output, Pipeline, Room, Sink,
+};
 use rustler::env::OwnedEnv;
 use rustler::{Binary, Encoder, Env, LocalPid, NewBinary, ResourceArc, Term};
 use std::collections::HashSet;
@@ -55,9 +57,13 @@ fn decode_chunking<'a>(
     sizes: Term<'a>,
     hash: Term<'a>,
 ) -> Result<(ChunkerConfig, Option<HashAlgo>), Term<'a>> {
-    let (min, avg, max, level): (u64, u64, u64, u64) = sizes
-        .decode()
-        .map_err(|_| invalid(env, atoms::min_size(), "sizes must be non-negative integers"))?;
+    let (min, avg, max, level): (u64, u64, u64, u64) = sizes.decode().map_err(|_| {
+        invalid(
+            env,
+            atoms::min_size(),
+            "sizes must be non-negative integers",
+        )
+    })?;
     let config =
         ChunkerConfig::new(min, avg, max, level).map_err(|e| errors::cdc_error(env, &e))?;
     let algo = if hash == atoms::sha256().encode(env) {
@@ -67,7 +73,11 @@ fn decode_chunking<'a>(
     } else if hash == atoms::none().encode(env) {
         None
     } else {
-        return Err(invalid(env, atoms::hash(), "must be :sha256, :blake3 or :none"));
+        return Err(invalid(
+            env,
+            atoms::hash(),
+            "must be :sha256, :blake3 or :none",
+        ));
     };
     Ok((config, algo))
 }
@@ -138,7 +148,7 @@ struct ProcessSink {
 impl ProcessSink {
     fn send(&self, build: impl for<'a> FnOnce(Env<'a>) -> Term<'a>) -> bool {
         let mut env = self.env.lock().unwrap_or_else(|p| p.into_inner());
-        env.send_and_clear(&self.pid, |env| build(env)).is_ok()
+        env.send_and_clear(&self.pid, build).is_ok()
     }
 }
 
@@ -147,7 +157,14 @@ impl Sink for ProcessSink {
         let bytes: u64 = batch.iter().map(|o| o.chunk.length as u64).sum();
         self.send(|env| {
             let list: Vec<Term> = batch.iter().map(|o| output_tuple(env, o)).collect();
-            (atoms::chunker_pipeline(), self.tag, atoms::chunks(), list, bytes).encode(env)
+            (
+                atoms::chunker_pipeline(),
+                self.tag,
+                atoms::chunks(),
+                list,
+                bytes,
+            )
+                .encode(env)
         })
     }
 
@@ -246,7 +263,12 @@ fn pipeline_open<'a>(
 
 /// Validates chunking and compression options: `:ok` or `{:error, reason}`.
 #[rustler::nif]
-fn pipeline_check<'a>(env: Env<'a>, sizes: Term<'a>, hash: Term<'a>, compress: Term<'a>) -> Term<'a> {
+fn pipeline_check<'a>(
+    env: Env<'a>,
+    sizes: Term<'a>,
+    hash: Term<'a>,
+    compress: Term<'a>,
+) -> Term<'a> {
     let check = || -> Result<(), Term<'a>> {
         decode_chunking(env, sizes, hash)?;
         decode_compressor(env, compress)?;
@@ -265,7 +287,11 @@ fn feed_error<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
 /// Cuts the next piece and queues its chunks: `:ok`, `:full` (wait for a
 /// delivery before feeding more) or `{:error, reason}`.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn pipeline_feed<'a>(env: Env<'a>, ingest: ResourceArc<IngestResource>, data: Binary<'a>) -> Term<'a> {
+fn pipeline_feed<'a>(
+    env: Env<'a>,
+    ingest: ResourceArc<IngestResource>,
+    data: Binary<'a>,
+) -> Term<'a> {
     let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
     match feeder.feed(data.as_slice()) {
         Ok(r) => room(env, r),
@@ -291,7 +317,10 @@ fn pipeline_ack(env: Env, ingest: ResourceArc<IngestResource>, bytes: u64) -> Te
 
 /// Answers an `:ask`: `[{seq, known?}]`.
 #[rustler::nif]
-fn pipeline_decide(ingest: ResourceArc<IngestResource>, answers: Vec<(u64, bool)>) -> rustler::Atom {
+fn pipeline_decide(
+    ingest: ResourceArc<IngestResource>,
+    answers: Vec<(u64, bool)>,
+) -> rustler::Atom {
     ingest.control.decide(&answers);
     atoms::ok()
 }
@@ -409,7 +438,12 @@ fn cache_stats(cache: ResourceArc<CacheResource>) -> (u64, u64, u64, usize, usiz
 
 /// Digest of `data` through the cache (small binaries; larger ones dirty).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn cache_digest<'a>(env: Env<'a>, cache: ResourceArc<CacheResource>, data: Binary<'a>, hash: Term<'a>) -> Term<'a> {
+fn cache_digest<'a>(
+    env: Env<'a>,
+    cache: ResourceArc<CacheResource>,
+    data: Binary<'a>,
+    hash: Term<'a>,
+) -> Term<'a> {
     let algo = if hash == atoms::blake3().encode(env) {
         HashAlgo::Blake3
     } else {
@@ -432,9 +466,9 @@ fn metrics_reset() -> rustler::Atom {
     atoms::ok()
 }
 
-/// `{enabled, sample_every, chunks, chunk_bytes, known_chunks, known_bytes,
-/// compress_in, compress_out, [{stage, {ops, bytes, total_ns, samples},
-/// {p50, p99, p999}}]}` (grouped in tuples of at most 4).
+/// `{{enabled, sample_every, chunks, chunk_bytes}, {known_chunks,
+/// known_bytes, compress_in, compress_out}, [{stage, {ops, bytes, total_ns,
+/// samples}, {p50, p99, p999}}]}`.
 #[rustler::nif]
 fn metrics_snapshot(env: Env) -> Term {
     let s = metrics::snapshot();

@@ -73,7 +73,9 @@ mod tests {
         let config = ChunkerConfig::new(64, 256, 1024, 1).unwrap();
         let results = chunk_files(&paths, &config, Some(HashAlgo::Blake3), true);
         assert_eq!(results.len(), 3);
-        assert!(matches!(&results[1], Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound));
+        assert!(
+            matches!(&results[1], Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound)
+        );
         let a = results[0].as_ref().unwrap();
         let expected = cdc::chunk_digests(&config, &data(5000, 7), Some(HashAlgo::Blake3));
         let got: Vec<_> = a.iter().map(|c| (c.chunk, c.digest)).collect();

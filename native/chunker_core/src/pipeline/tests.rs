@@ -96,13 +96,17 @@ fn drive(
         rest = &rest[n..];
         peak = peak.max(control.in_flight());
         while room == Room::Full {
-            let msg = rx.recv_timeout(Duration::from_secs(20)).expect("a delivery");
+            let msg = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("a delivery");
             room = handle(msg, &mut outputs).unwrap_or(Room::Full);
         }
     }
     let total = p.finish().unwrap();
     while (outputs.len() as u64) < total {
-        let msg = rx.recv_timeout(Duration::from_secs(20)).expect("a delivery");
+        let msg = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a delivery");
         handle(msg, &mut outputs);
     }
     std::thread::sleep(Duration::from_millis(1));
@@ -214,14 +218,20 @@ fn cancel_stops_deliveries_and_releases_bytes() {
         // Queued jobs see the flag and drop their bytes; then the state goes.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while shared.strong_count() > 0 {
-            assert!(std::time::Instant::now() < deadline, "jobs still hold the state");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "jobs still hold the state"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         // At most the batches sent before the cancel.
-        let delivered: usize = rx.try_iter().map(|m| match m {
-            Msg::Batch(b) => b.len(),
-            _ => panic!("unexpected message"),
-        }).sum();
+        let delivered: usize = rx
+            .try_iter()
+            .map(|m| match m {
+                Msg::Batch(b) => b.len(),
+                _ => panic!("unexpected message"),
+            })
+            .sum();
         assert!(delivered < 8, "cancel stopped the work");
     }
 }
@@ -245,7 +255,9 @@ fn a_gone_sink_cancels() {
 fn a_compressor_error_fails_the_ingest() {
     let (s, rx) = sink();
     let mut options = Options::new(small_config());
-    options.compressor = Some(Arc::new(|_: &[u8], _: &mut Vec<u8>| Err("boom".to_string())));
+    options.compressor = Some(Arc::new(
+        |_: &[u8], _: &mut Vec<u8>| Err("boom".to_string()),
+    ));
     let mut p = Pipeline::new(options, s);
     p.feed(&data(5_000, 1)).unwrap();
     let msg = rx.recv_timeout(Duration::from_secs(10)).unwrap();

@@ -116,7 +116,10 @@ fn complete(shared: &Shared, output: Output) {
     if batch.is_empty() {
         return;
     }
-    metrics::count_chunks(batch.len() as u64, batch.iter().map(|o| o.chunk.length as u64).sum());
+    metrics::count_chunks(
+        batch.len() as u64,
+        batch.iter().map(|o| o.chunk.length as u64).sum(),
+    );
     if order.total == Some(order.next) {
         order.closed = true;
     }
