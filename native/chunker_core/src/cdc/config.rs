@@ -42,6 +42,15 @@ pub(crate) const MASKS: [u64; 26] = [
     0x0000_db37_7757_7000,
 ];
 
+// The scan relies on every mask bit being below `scan::HASH_BITS`.
+const _: () = {
+    let mut i = 0;
+    while i < MASKS.len() {
+        assert!(MASKS[i] >> super::scan::HASH_BITS == 0);
+        i += 1;
+    }
+};
+
 /// Chunk-size normalization level (FastCDC paper, section 4.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Normalization {
@@ -60,6 +69,8 @@ pub struct ChunkerConfig {
     pub(crate) normalization: Normalization,
     pub(crate) mask_s: u64,
     pub(crate) mask_l: u64,
+    /// Lane length of the interleaved scan (derived from `avg_size`).
+    pub(crate) lane: usize,
 }
 
 impl Default for ChunkerConfig {
@@ -105,6 +116,7 @@ impl ChunkerConfig {
             normalization,
             mask_s,
             mask_l,
+            lane: super::scan::lane_len(avg),
         })
     }
 
