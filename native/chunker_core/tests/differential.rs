@@ -1,7 +1,10 @@
 //! Differential tests: every entry point gives exactly the cut points of the
 //! `fastcdc` crate's `v2020::FastCDC` (the oracle).
 
-use chunker_core::cdc::{chunk_reader, Chunk, ChunkerConfig, HashingStream, StreamChunker};
+use chunker_core::cdc::{
+    chunk_digests, chunk_parallel, chunk_reader, engines, Chunk, ChunkerConfig, HashingStream,
+    StreamChunker,
+};
 use chunker_core::digest::HashAlgo;
 use fastcdc::v2020::{FastCDC, Normalization};
 use proptest::prelude::*;
@@ -39,6 +42,29 @@ fn data(seed: u64, len: usize) -> Vec<u8> {
             _ => rng.fill_bytes(&mut out[i..i + run]),
         }
         i += run;
+    }
+    out
+}
+
+/// Data dominated by long runs of one repeated byte (several values, some
+/// whose steady hash hits the masks), with short random or periodic pieces.
+fn runs_data(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let n = rng.gen_range(1..=40_000).min(len - out.len());
+        match rng.gen_range(0..5) {
+            0 => out.extend((0..n).map(|_| rng.gen::<u8>())),
+            1 => {
+                let period: Vec<u8> = (0..rng.gen_range(2..60)).map(|_| rng.gen()).collect();
+                out.extend(period.iter().cycle().take(n));
+            }
+            _ => {
+                let b = [0u8, 0xff, rng.gen()][rng.gen_range(0..3)];
+                let n = (n * 8).min(len - out.len());
+                out.resize(out.len() + n, b);
+            }
+        }
     }
     out
 }
@@ -155,6 +181,82 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Every engine (lanes, plain serial scan, run skipping, parallel with
+    /// any number of segments) gives the crate's cuts.
+    #[test]
+    fn every_engine_matches_fastcdc(seed: u64, len in 0usize..800_000, runs: bool) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (min, avg, max, norm) = random_config(&mut rng);
+        let input = if runs { runs_data(seed, len) } else { data(seed, len) };
+        let config = ChunkerConfig::new(min, avg, max, norm).unwrap();
+        let expected = oracle(&input, min, avg, max, norm);
+        prop_assert_eq!(&config.chunks(&input).collect::<Vec<_>>(), &expected);
+        prop_assert_eq!(&engines::serial(&config, &input), &expected);
+        prop_assert_eq!(&engines::run_skipping(&config, &input), &expected);
+        let segments = rng.gen_range(2..=12);
+        prop_assert_eq!(&chunk_parallel(&config, &input, segments), &expected);
+    }
+
+    /// Streaming with random splits, 1-byte feeds mixed in.
+    #[test]
+    fn random_splits_match(seed: u64, len in 0usize..300_000, runs: bool) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (min, avg, max, norm) = random_config(&mut rng);
+        let input = if runs { runs_data(seed, len) } else { data(seed, len) };
+        let config = ChunkerConfig::new(min, avg, max, norm).unwrap();
+        let mut s = StreamChunker::new(config);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < input.len() {
+            let n = match rng.gen_range(0..4) {
+                0 => 1,
+                1 => rng.gen_range(0..64),
+                _ => rng.gen_range(0..100_000),
+            }
+            .min(input.len() - i);
+            s.feed(&input[i..i + n], &mut out).unwrap();
+            i += n;
+        }
+        out.extend(s.finish().unwrap());
+        prop_assert_eq!(out, oracle(&input, min, avg, max, norm));
+    }
+}
+
+#[test]
+fn parallel_digests_match_serial() {
+    // 12 MiB: above the default parallel threshold.
+    let input = data(7, 12 << 20);
+    let config = ChunkerConfig::new(16_384, 65_536, 262_144, 1).unwrap();
+    let expected = oracle(&input, 16_384, 65_536, 262_144, 1);
+    for algo in [None, Some(HashAlgo::Sha256), Some(HashAlgo::Blake3)] {
+        let got = chunk_digests(&config, &input, algo);
+        assert_eq!(got.len(), expected.len());
+        for ((chunk, digest), want) in got.iter().zip(&expected) {
+            assert_eq!(chunk, want);
+            let bytes = &input[want.offset as usize..want.end() as usize];
+            assert_eq!(*digest, algo.map(|a| a.digest(bytes)));
+        }
+    }
+}
+
+#[test]
+fn parallel_long_runs() {
+    // Zero-filled and constant inputs, and a zero run starting off the
+    // max_size grid (so the seam walk cannot line up by position).
+    let config = ChunkerConfig::new(4096, 16_384, 65_536, 1).unwrap();
+    let mut shifted = data(3, 12_345);
+    shifted.resize(8 << 20, 0);
+    for input in [vec![0u8; 8 << 20], vec![0xAB; 5 << 20], shifted] {
+        let expected = oracle(&input, 4096, 16_384, 65_536, 1);
+        for segments in [2, 3, 7] {
+            assert_eq!(chunk_parallel(&config, &input, segments), expected);
+        }
+    }
+}
+
 #[test]
 fn large_inputs_all_levels() {
     // 64 MiB at the NAR defaults and a small configuration, every level.
@@ -164,6 +266,7 @@ fn large_inputs_all_levels() {
             let config = ChunkerConfig::new(min, avg, max, norm).unwrap();
             let expected = oracle(&input, min, avg, max, norm);
             assert_eq!(config.chunks(&input).collect::<Vec<_>>(), expected);
+            assert_eq!(chunk_parallel(&config, &input, 2), expected);
             let mut rng = SmallRng::seed_from_u64(norm);
             assert_eq!(stream_cuts(config, &input, &mut rng, 1 << 20), expected);
         }

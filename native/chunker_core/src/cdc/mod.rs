@@ -19,12 +19,16 @@
 mod config;
 mod error;
 mod file;
+mod parallel;
 mod scan;
 mod slice;
 mod stream;
 
 pub use config::{ChunkerConfig, Normalization};
 pub use error::Error;
+pub use parallel::{
+    chunk_all, chunk_parallel, parallel_threshold, pool, pool_threads, DEFAULT_PARALLEL_THRESHOLD,
+};
 pub use file::{chunk_file, chunk_reader, DEFAULT_READ_BUFFER};
 pub use slice::{chunk_digests, Chunks};
 pub use stream::{HashedChunk, HashingStream, Payload, StreamChunker};
@@ -42,5 +46,35 @@ impl Chunk {
     /// Offset one past the chunk's last byte.
     pub fn end(&self) -> u64 {
         self.offset + self.length as u64
+    }
+}
+
+/// The internal scan variants, for the differential tests and benchmarks.
+#[doc(hidden)]
+pub mod engines {
+    use super::{scan, Chunk, ChunkerConfig};
+
+    fn walk(data: &[u8], cut: impl Fn(&[u8]) -> usize) -> Vec<Chunk> {
+        let mut out = Vec::new();
+        let mut x = 0;
+        while x < data.len() {
+            let length = cut(&data[x..]);
+            out.push(Chunk {
+                offset: x as u64,
+                length,
+            });
+            x += length;
+        }
+        out
+    }
+
+    /// Chunks with the plain byte-at-a-time scan (no lanes).
+    pub fn serial(config: &ChunkerConfig, data: &[u8]) -> Vec<Chunk> {
+        walk(data, |d| scan::cut_serial(config, d))
+    }
+
+    /// Chunks with the run-skipping scan of the parallel merge walk.
+    pub fn run_skipping(config: &ChunkerConfig, data: &[u8]) -> Vec<Chunk> {
+        walk(data, |d| scan::cut_runs(config, d))
     }
 }

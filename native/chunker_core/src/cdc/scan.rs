@@ -202,3 +202,73 @@ pub(crate) fn cut_serial(cfg: &ChunkerConfig, data: &[u8]) -> usize {
     }
     scan_serial(data, center.max(cfg.min_size), test_end, cfg.mask_l, &mut hash).unwrap_or(end)
 }
+
+/// Runs shorter than this are scanned normally by [`scan_runs`].
+const MIN_RUN: usize = 4096;
+
+/// Like [`scan`], but skips the inside of long runs of one repeated byte:
+/// 48 bytes into such a run the hash is the same at every position (see the
+/// module doc), so if it did not hit there it cannot hit before the run ends.
+/// Used where the same bytes may be re-scanned (the parallel merge walk).
+pub(crate) fn scan_runs(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    mask: u64,
+    hash: &mut u64,
+    lane: usize,
+) -> Option<usize> {
+    let mut pos = from;
+    while pos < to {
+        let (run, run_end) = next_run(data, pos, to);
+        let stop = (run + HASH_BITS as usize).min(to);
+        if let Some(i) = scan(data, pos, stop, mask, hash, lane) {
+            return Some(i);
+        }
+        pos = stop.max(run_end);
+    }
+    None
+}
+
+/// The first run of at least [`MIN_RUN`] equal bytes starting at or after
+/// `pos` (clipped to `pos..to`), as `(start, end)`; `(to, to)` if none.
+fn next_run(data: &[u8], pos: usize, to: usize) -> (usize, usize) {
+    const BLOCK: usize = 64;
+    let uniform = |block: &[u8], b: u8| block.iter().fold(0u8, |acc, &x| acc | (x ^ b)) == 0;
+    let mut i = pos.next_multiple_of(BLOCK);
+    while i + BLOCK <= to {
+        let b = data[i];
+        if !uniform(&data[i..i + BLOCK], b) {
+            i += BLOCK;
+            continue;
+        }
+        let before = data[pos..i].iter().rev().take_while(|&&x| x == b).count();
+        let mut end = i + BLOCK;
+        while end + BLOCK <= to && uniform(&data[end..end + BLOCK], b) {
+            end += BLOCK;
+        }
+        end += data[end..to].iter().take_while(|&&x| x == b).count();
+        if end - (i - before) >= MIN_RUN {
+            return (i - before, end);
+        }
+        i = end.next_multiple_of(BLOCK);
+    }
+    (to, to)
+}
+
+/// [`cut`] with [`scan_runs`].
+pub(crate) fn cut_runs(cfg: &ChunkerConfig, data: &[u8]) -> usize {
+    let remaining = data.len();
+    if remaining <= cfg.min_size {
+        return remaining;
+    }
+    let end = remaining.min(cfg.max_size);
+    let test_end = end & !1;
+    let center = cfg.avg_size.min(test_end);
+    let mut hash = 0;
+    if let Some(i) = scan_runs(data, cfg.min_size, center, cfg.mask_s, &mut hash, cfg.lane) {
+        return i;
+    }
+    let from = center.max(cfg.min_size);
+    scan_runs(data, from, test_end, cfg.mask_l, &mut hash, cfg.lane).unwrap_or(end)
+}

@@ -47,17 +47,20 @@ impl Iterator for Chunks<'_> {
 
 impl std::iter::FusedIterator for Chunks<'_> {}
 
-/// Chunks `data` and digests every chunk with `algo` (if set).
+/// Chunks `data` and digests every chunk with `algo` (if set). Big inputs
+/// (see [`parallel_threshold`](super::parallel_threshold)) are chunked, then
+/// hashed, in parallel on the chunker's pool.
 pub fn chunk_digests(
     config: &ChunkerConfig,
     data: &[u8],
     algo: Option<crate::digest::HashAlgo>,
 ) -> Vec<(Chunk, Option<[u8; 32]>)> {
-    config
-        .chunks(data)
-        .map(|c| {
-            let digest = algo.map(|a| a.digest(&data[c.offset as usize..c.end() as usize]));
-            (c, digest)
-        })
-        .collect()
+    let chunks = super::chunk_all(config, data);
+    match algo {
+        Some(algo) => {
+            let digests = super::parallel::digests(data, &chunks, algo);
+            chunks.into_iter().zip(digests.into_iter().map(Some)).collect()
+        }
+        None => chunks.into_iter().map(|c| (c, None)).collect(),
+    }
 }
