@@ -42,9 +42,13 @@ fn step(h: u64, byte: u8) -> u64 {
     h.wrapping_add(h).wrapping_add(GEAR[byte as usize])
 }
 
-/// The plain byte-at-a-time scan (reference semantics, and the tail of
+/// The serial scan (reference semantics, short ranges and the tail of
 /// [`scan`]). Advances `hash` over `data[from..to]`; returns the first index
 /// whose updated hash has no bit of `mask` set.
+///
+/// Bytes go in pairs, as in the crate: `h' = (h << 2) + (2 G[a] + G[b])`
+/// keeps one shift and one add per two bytes on the dependency chain; the
+/// hash at `a` is tested as `2 h_a = (h << 2) + 2 G[a]` against `mask << 1`.
 #[inline]
 pub(crate) fn scan_serial(
     data: &[u8],
@@ -54,11 +58,28 @@ pub(crate) fn scan_serial(
     hash: &mut u64,
 ) -> Option<usize> {
     let mut h = *hash;
-    for (i, &byte) in data[from..to].iter().enumerate() {
-        h = step(h, byte);
+    let mask2 = mask << 1;
+    let range = &data[from..to];
+    let mut pairs = range.chunks_exact(2);
+    for (k, pair) in pairs.by_ref().enumerate() {
+        let ga = GEAR[pair[0] as usize] << 1;
+        let x = h << 2;
+        let ha2 = x.wrapping_add(ga);
+        if ha2 & mask2 == 0 {
+            *hash = ha2 >> 1;
+            return Some(from + 2 * k);
+        }
+        h = x.wrapping_add(ga.wrapping_add(GEAR[pair[1] as usize]));
         if h & mask == 0 {
             *hash = h;
-            return Some(from + i);
+            return Some(from + 2 * k + 1);
+        }
+    }
+    if let [last] = pairs.remainder() {
+        h = step(h, *last);
+        if h & mask == 0 {
+            *hash = h;
+            return Some(to - 1);
         }
     }
     *hash = h;
