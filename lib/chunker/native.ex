@@ -20,6 +20,8 @@ defmodule Chunker.Native do
   def chunker_feed_dirty(_handle, _data), do: err()
   def chunker_finish(_handle), do: err()
   def chunk_file(_path, _sizes, _hash), do: err()
+  # benchmark aid: {:ok, chunk_count}, the core's cut without term building
+  def chunk_count_dirty(_data, _sizes), do: err()
 
   # --- hashing (Chunker.Hash) ---
   def hash(_data, _algo), do: err()

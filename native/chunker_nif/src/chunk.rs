@@ -222,3 +222,16 @@ fn chunk_file<'a>(env: Env<'a>, path: String, sizes: Term<'a>, hash: Term<'a>) -
         Err(e) => errors::cdc_error(env, &e),
     }
 }
+
+/// Benchmark aid (`bench/chunk.exs`): the number of chunks of `data`, cut by
+/// the same core call as `chunk_dirty` with `hash: :none` but without building
+/// any term, so the NIF's overhead can be measured against the core's.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn chunk_count_dirty<'a>(env: Env<'a>, data: Binary<'a>, sizes: Term<'a>) -> Term<'a> {
+    match decode_options(env, sizes, atoms::none().encode(env)) {
+        Ok((config, _)) => {
+            (atoms::ok(), cdc::chunk_all(&config, data.as_slice()).len()).encode(env)
+        }
+        Err(e) => e,
+    }
+}

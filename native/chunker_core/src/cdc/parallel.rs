@@ -69,9 +69,7 @@ pub fn chunk_all(config: &ChunkerConfig, data: &[u8]) -> Vec<Chunk> {
 /// on [`pool`] (fewer if `data` is small; serially if only one is left).
 pub fn chunk_parallel(config: &ChunkerConfig, data: &[u8], segments: usize) -> Vec<Chunk> {
     let unit = config.max_size;
-    let segments = segments
-        .min(data.len() / (unit * MIN_SEGMENT_MAXES))
-        .max(1);
+    let segments = segments.min(data.len() / (unit * MIN_SEGMENT_MAXES)).max(1);
     let pool = match pool() {
         Some(p) if segments > 1 => p,
         _ => return config.chunks(data).collect(),

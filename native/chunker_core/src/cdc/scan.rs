@@ -140,11 +140,27 @@ fn block(data: &[u8], pos: usize, s: usize, mask: u64, hash: &mut u64) -> Option
         }
         h2 = step(h2, c[t]);
         if h2 & mask == 0 {
-            return Some(resolve(data, pos, s, mask, t, &mut [h0, h1], pos + 2 * s + t));
+            return Some(resolve(
+                data,
+                pos,
+                s,
+                mask,
+                t,
+                &mut [h0, h1],
+                pos + 2 * s + t,
+            ));
         }
         h3 = step(h3, d[t]);
         if h3 & mask == 0 {
-            return Some(resolve(data, pos, s, mask, t, &mut [h0, h1, h2], pos + 3 * s + t));
+            return Some(resolve(
+                data,
+                pos,
+                s,
+                mask,
+                t,
+                &mut [h0, h1, h2],
+                pos + 3 * s + t,
+            ));
         }
     }
     *hash = h3;
@@ -221,7 +237,14 @@ pub(crate) fn cut_serial(cfg: &ChunkerConfig, data: &[u8]) -> usize {
     if let Some(i) = scan_serial(data, cfg.min_size, center, cfg.mask_s, &mut hash) {
         return i;
     }
-    scan_serial(data, center.max(cfg.min_size), test_end, cfg.mask_l, &mut hash).unwrap_or(end)
+    scan_serial(
+        data,
+        center.max(cfg.min_size),
+        test_end,
+        cfg.mask_l,
+        &mut hash,
+    )
+    .unwrap_or(end)
 }
 
 /// Runs shorter than this are scanned normally by [`scan_runs`].

@@ -59,7 +59,10 @@ pub fn chunk_digests(
     match algo {
         Some(algo) => {
             let digests = super::parallel::digests(data, &chunks, algo);
-            chunks.into_iter().zip(digests.into_iter().map(Some)).collect()
+            chunks
+                .into_iter()
+                .zip(digests.into_iter().map(Some))
+                .collect()
         }
         None => chunks.into_iter().map(|c| (c, None)).collect(),
     }
