@@ -46,6 +46,21 @@ defmodule Chunker.Native do
   # --- compression (Chunker.Compress) ---
 
   # --- keys, narinfo (Chunker.Nix.Key, Chunker.Nix.Narinfo) ---
+  def key_generate(_name), do: err()
+  def key_parse_secret(_string), do: err()
+  def key_parse_public(_string), do: err()
+  def key_format_secret(_secret), do: err()
+  def key_sign(_secret, _message), do: err()
+  def key_sign_dirty(_secret, _message), do: err()
+  def key_parse_signature(_string), do: err()
+  def key_verify(_message, _signatures, _trusted), do: err()
+  def key_verify_dirty(_message, _signatures, _trusted), do: err()
+  def narinfo_parse(_text), do: err()
+  def narinfo_parse_dirty(_text), do: err()
+  def narinfo_serialize(_narinfo), do: err()
+  def narinfo_fingerprint(_narinfo), do: err()
+  def narinfo_verify(_narinfo, _trusted), do: err()
+  def narinfo_verify_dirty(_narinfo, _trusted), do: err()
 
   # --- NAR (Chunker.NAR) ---
   def nar_dump(_path), do: err()

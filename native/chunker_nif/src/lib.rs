@@ -5,7 +5,9 @@ mod atoms;
 mod chunk;
 mod errors;
 mod hash;
+mod key;
 mod nar;
+mod narinfo;
 mod nix;
 mod pipeline;
 
