@@ -8,6 +8,7 @@ mod cdc;
 mod data;
 mod harness;
 mod hash;
+mod nix;
 
 use harness::{Args, Case};
 
@@ -15,7 +16,7 @@ use harness::{Args, Case};
 type Group = (&'static str, fn(&Args) -> Vec<Case>);
 
 /// Every group; `--only NAME` runs one.
-const GROUPS: &[Group] = &[("cdc", cdc::run), ("hash", hash::run)];
+const GROUPS: &[Group] = &[("cdc", cdc::run), ("hash", hash::run), ("nix", nix::run)];
 
 fn main() {
     let args = Args::parse();
