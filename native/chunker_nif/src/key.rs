@@ -128,7 +128,11 @@ fn key_parse_signature<'a>(env: Env<'a>, s: Binary<'a>) -> Term<'a> {
     }
 }
 
-fn verify(message: Binary, signatures: Vec<Binary>, trusted: Vec<ResourceArc<PublicKeyRes>>) -> bool {
+fn verify(
+    message: Binary,
+    signatures: Vec<Binary>,
+    trusted: Vec<ResourceArc<PublicKeyRes>>,
+) -> bool {
     let sigs: Vec<&str> = signatures.iter().filter_map(utf8).collect();
     let keys: Vec<&PublicKey> = trusted.iter().map(|k| &k.0).collect();
     key::verify_any(message.as_slice(), &sigs, &keys)

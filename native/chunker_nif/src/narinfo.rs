@@ -77,12 +77,9 @@ fn from_term(t: NarinfoTerm) -> Result<Narinfo, narinfo::Error> {
     let store_path = t
         .store_path
         .ok_or(whole(Reason::Missing("StorePath")))
-        .and_then(|p| {
-            StorePath::parse(&p).map_err(|e| whole(Reason::StorePath("StorePath", e)))
-        })?;
-    let hash = |f: &'static str, s: &str| {
-        Hash::parse(s, None).map_err(|e| whole(Reason::Hash(f, e)))
-    };
+        .and_then(|p| StorePath::parse(&p).map_err(|e| whole(Reason::StorePath("StorePath", e))))?;
+    let hash =
+        |f: &'static str, s: &str| Hash::parse(s, None).map_err(|e| whole(Reason::Hash(f, e)));
     let base = |f: &'static str, s: &str| {
         StorePath::from_base_name(s).map_err(|e| whole(Reason::StorePath(f, e)))
     };
@@ -121,7 +118,9 @@ fn error_term<'a>(env: Env<'a>, e: &narinfo::Error) -> Term<'a> {
         Reason::EmptyField => empty_field().encode(env),
         Reason::Duplicate(f) => (duplicate(), *f).encode(env),
         Reason::Missing(f) => (missing(), *f).encode(env),
-        Reason::StorePath(f, e) => (invalid_store_path(), (*f, store_path_reason(env, e))).encode(env),
+        Reason::StorePath(f, e) => {
+            (invalid_store_path(), (*f, store_path_reason(env, e))).encode(env)
+        }
         Reason::Hash(f, e) => (invalid_hash(), (*f, hash_reason(env, e))).encode(env),
         Reason::Integer(f) => (invalid_integer(), *f).encode(env),
         Reason::Empty(f) => (empty(), *f).encode(env),

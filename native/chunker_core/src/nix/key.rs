@@ -225,10 +225,12 @@ impl fmt::Display for Signature {
 /// Whether any of `signatures` (strings; malformed ones are skipped) is a
 /// valid signature of `message` by a trusted key of the same name.
 pub fn verify_any<S: AsRef<str>>(message: &[u8], signatures: &[S], trusted: &[&PublicKey]) -> bool {
-    signatures.iter().any(|s| match Signature::parse(s.as_ref()) {
-        Ok(sig) => trusted.iter().any(|k| k.verify(message, &sig)),
-        Err(_) => false,
-    })
+    signatures
+        .iter()
+        .any(|s| match Signature::parse(s.as_ref()) {
+            Ok(sig) => trusted.iter().any(|k| k.verify(message, &sig)),
+            Err(_) => false,
+        })
 }
 
 #[cfg(test)]
@@ -258,15 +260,27 @@ mod tests {
         let s = sk.to_nix_string();
         let payload = &s[2..];
         assert_eq!(SecretKey::parse(payload).err(), Some(Error::MissingColon));
-        assert_eq!(SecretKey::parse(&format!(":{payload}")).err(), Some(Error::EmptyName));
-        assert_eq!(SecretKey::parse(&format!("a b:{payload}")).err(), Some(Error::InvalidName));
-        assert_eq!(SecretKey::parse("k:AAAA").err(), Some(Error::WrongLength(3)));
+        assert_eq!(
+            SecretKey::parse(&format!(":{payload}")).err(),
+            Some(Error::EmptyName)
+        );
+        assert_eq!(
+            SecretKey::parse(&format!("a b:{payload}")).err(),
+            Some(Error::InvalidName)
+        );
+        assert_eq!(
+            SecretKey::parse("k:AAAA").err(),
+            Some(Error::WrongLength(3))
+        );
         assert_eq!(SecretKey::parse("k:AAA").err(), Some(Error::BadBase64));
         // A keypair whose public half belongs to another key.
         let mut pair = sk.key.to_keypair_bytes();
         pair[40] ^= 1;
         let bad = format!("k:{}", B64.encode(pair));
-        assert_eq!(SecretKey::parse(&bad).err(), Some(Error::MismatchedPublicKey));
+        assert_eq!(
+            SecretKey::parse(&bad).err(),
+            Some(Error::MismatchedPublicKey)
+        );
         assert_eq!(PublicKey::parse(&s).err(), Some(Error::WrongLength(64)));
         assert_eq!(SecretKey::generate("").err(), Some(Error::EmptyName));
         assert_eq!(SecretKey::generate("a:b").err(), Some(Error::InvalidName));

@@ -84,7 +84,11 @@ impl Narinfo {
     /// missing. Unknown fields are kept in [`extra`](Self::extra).
     pub fn parse(text: &[u8]) -> Result<Self, Error> {
         let text = std::str::from_utf8(text).map_err(|e| {
-            let line = text[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = text[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
             err(line, Reason::NotUtf8)
         })?;
         let body = text.strip_suffix('\n').unwrap_or(text);
@@ -110,7 +114,12 @@ impl Narinfo {
                 if name.is_empty() {
                     return Err(err(n, Reason::EmptyField));
                 }
-                fn once<T>(slot: &mut Option<T>, v: T, n: usize, f: &'static str) -> Result<(), Error> {
+                fn once<T>(
+                    slot: &mut Option<T>,
+                    v: T,
+                    n: usize,
+                    f: &'static str,
+                ) -> Result<(), Error> {
                     if slot.replace(v).is_some() {
                         return Err(err(n, Reason::Duplicate(f)));
                     }
@@ -242,7 +251,12 @@ impl Narinfo {
     /// The string Nix signs:
     /// `1;<store path>;<nar hash as sha256:base32>;<nar size>;<sorted full reference paths, comma-separated>`.
     pub fn fingerprint(&self) -> Result<String, FingerprintError> {
-        fingerprint(&self.store_path, &self.nar_hash, self.nar_size, &self.references)
+        fingerprint(
+            &self.store_path,
+            &self.nar_hash,
+            self.nar_size,
+            &self.references,
+        )
     }
 
     /// Signs the fingerprint and adds the `Sig` (unless already present).
@@ -329,7 +343,11 @@ Sig: cache.nixos.org-1:uP5KU8MCmyRnKGlN5oEv6xWJBI5EO/Pf5aFztZuLSz8BpCcZ1fdBnJkVX
             Narinfo::parse(bad.as_bytes()),
             Err(err(7, Reason::Integer("NarSize")))
         );
-        let missing: String = HELLO.lines().filter(|l| !l.starts_with("URL")).map(|l| format!("{l}\n")).collect();
+        let missing: String = HELLO
+            .lines()
+            .filter(|l| !l.starts_with("URL"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         assert_eq!(
             Narinfo::parse(missing.as_bytes()),
             Err(err(0, Reason::Missing("URL")))
