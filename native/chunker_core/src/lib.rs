@@ -7,11 +7,13 @@
 //! - [`nix`]: Nix base-32, hash strings, store paths, keys and narinfo.
 //! - [`pipeline`]: concurrent chunk -> hash -> skip known -> compress, with
 //!   [`cache`] (content-verified digest LRU) and [`metrics`].
+//! - [`compress`]: zstd, LZ4, xz, bzip2 with one hard decompression limit.
 //!
 //! It has no rustler dependency and can be used as a Rust library on its own.
 
 pub mod cache;
 pub mod cdc;
+pub mod compress;
 pub mod digest;
 pub mod metrics;
 pub mod nar;

@@ -1,0 +1,54 @@
+//! Many independent inputs at once, on several threads when the total is
+//! big enough to pay for starting them.
+
+use super::{compress, decompress, Algo, Error};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Below this many input bytes in total a batch runs on the calling thread
+/// (starting threads costs more than it saves; measured with the
+/// `compress` group of chunker_bench).
+pub const PARALLEL_MIN_BYTES: usize = 256 << 10;
+
+/// Runs `f` on every item, in parallel above [`PARALLEL_MIN_BYTES`];
+/// results are in input order.
+fn run<T: Send>(items: &[&[u8]], f: impl Fn(&[u8]) -> T + Sync) -> Vec<T> {
+    let total: usize = items.iter().map(|i| i.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if total < PARALLEL_MIN_BYTES || threads < 2 {
+        return items.iter().map(|i| f(i)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, T)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.sort_unstable_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Compresses each item; one result per item, in order.
+pub fn compress_batch(items: &[&[u8]], algo: Algo, level: i32) -> Vec<Result<Vec<u8>, Error>> {
+    run(items, |i| compress(i, algo, level))
+}
+
+/// Decompresses each item with the same limit; one result per item, in order.
+pub fn decompress_batch(items: &[&[u8]], algo: Algo, limit: u64) -> Vec<Result<Vec<u8>, Error>> {
+    run(items, |i| decompress(i, algo, limit))
+}
