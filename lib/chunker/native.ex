@@ -44,6 +44,21 @@ defmodule Chunker.Native do
   def nar_sha256(_path), do: err()
 
   # --- compression (Chunker.Compress) ---
+  def compress(_data, _algo, _level), do: err()
+  def decompress(_data, _format, _limit), do: err()
+  def detect(_data), do: err()
+  def compress_auto(_data, _algo, _level, _min_savings), do: err()
+  def compress_batch(_items, _algo, _level), do: err()
+  def decompress_batch(_items, _algo, _limit), do: err()
+  def encoder_open(_algo, _level), do: err()
+  def decoder_open(_format, _limit), do: err()
+  def stream_update(_handle, _data), do: err()
+  def stream_finish(_handle), do: err()
+  def dict_train(_samples, _max_size), do: err()
+  def dict_load(_raw, _level), do: err()
+  def dict_info(_dict), do: err()
+  def dict_compress(_dict, _data), do: err()
+  def dict_decompress(_dict, _data, _limit), do: err()
 
   # --- keys, narinfo (Chunker.Nix.Key, Chunker.Nix.Narinfo) ---
   def key_generate(_name), do: err()

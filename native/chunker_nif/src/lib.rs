@@ -3,6 +3,7 @@
 
 mod atoms;
 mod chunk;
+mod compress;
 mod errors;
 mod hash;
 mod key;
