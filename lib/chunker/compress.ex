@@ -133,7 +133,7 @@ defmodule Chunker.Compress do
     with {:ok, opts} <- options(opts, [:level, :dictionary]) do
       case Keyword.fetch(opts, :dictionary) do
         {:ok, dict} ->
-          with {:ok, ref} <- dictionary(dict, algo), do: Native.dict_compress(ref, data)
+          with {:ok, ref} <- dictionary(dict, algo), do: Native.zstd_dict_compress(ref, data)
 
         :error ->
           with {:ok, level} <- level(algo, opts), do: Native.compress(data, algo, level)
@@ -176,7 +176,7 @@ defmodule Chunker.Compress do
       case Keyword.fetch(opts, :dictionary) do
         {:ok, dict} ->
           with {:ok, ref} <- dictionary(dict, format),
-               do: Native.dict_decompress(ref, data, limit)
+               do: Native.zstd_dict_decompress(ref, data, limit)
 
         :error ->
           Native.decompress(data, format, limit)
@@ -199,7 +199,7 @@ defmodule Chunker.Compress do
       nil
   """
   @spec detect(binary()) :: algo() | nil
-  def detect(data) when is_binary(data), do: Native.detect(data)
+  def detect(data) when is_binary(data), do: Native.compress_detect(data)
   def detect(data), do: bad_args(data, :auto)
 
   @doc """
@@ -268,7 +268,7 @@ defmodule Chunker.Compress do
   def open_compress(algo, opts) when algo in @algos do
     with {:ok, opts} <- options(opts, [:level]),
          {:ok, level} <- level(algo, opts) do
-      Native.encoder_open(algo, level)
+      Native.compress_encoder_open(algo, level)
     end
   end
 
@@ -290,7 +290,7 @@ defmodule Chunker.Compress do
   def open_decompress(format, opts) when format in @algos or format == :auto do
     with {:ok, opts} <- options(opts, [:max_size]),
          {:ok, limit} <- max_size(opts) do
-      Native.decoder_open(format, limit)
+      Native.compress_decoder_open(format, limit)
     end
   end
 
@@ -303,7 +303,7 @@ defmodule Chunker.Compress do
   """
   @spec update(handle(), binary()) :: {:ok, binary()} | {:error, reason()}
   def update(handle, data) when is_reference(handle) and is_binary(data),
-    do: Native.stream_update(handle, data)
+    do: Native.compress_stream_update(handle, data)
 
   def update(handle, data) do
     raise ArgumentError,
@@ -317,7 +317,7 @@ defmodule Chunker.Compress do
   `{:error, :finished}`.
   """
   @spec finish(handle()) :: {:ok, binary()} | {:error, reason()}
-  def finish(handle) when is_reference(handle), do: Native.stream_finish(handle)
+  def finish(handle) when is_reference(handle), do: Native.compress_stream_finish(handle)
 
   def finish(handle),
     do: raise(ArgumentError, "expected a stream handle, got: #{inspect(handle, limit: 5)}")
@@ -377,7 +377,7 @@ defmodule Chunker.Compress do
     with {:ok, opts} <- options(opts, [:size]) do
       case Keyword.get(opts, :size, 112_640) do
         size when is_integer(size) and size >= 256 and size <= 16_777_216 ->
-          Native.dict_train(samples, size)
+          Native.zstd_dict_train(samples, size)
 
         other ->
           {:error,
@@ -400,8 +400,8 @@ defmodule Chunker.Compress do
   def load_dictionary(raw, opts \\ []) when is_binary(raw) do
     with {:ok, opts} <- options(opts, [:level]),
          {:ok, level} <- level(:zstd, opts),
-         {:ok, ref} <- Native.dict_load(raw, level) do
-      {id, level, size} = Native.dict_info(ref)
+         {:ok, ref} <- Native.zstd_dict_load(raw, level) do
+      {id, level, size} = Native.zstd_dict_info(ref)
       {:ok, %Dictionary{ref: ref, id: id, level: level, size: size}}
     end
   end

@@ -3,9 +3,7 @@
 //! more than a few microseconds runs on a DirtyCpu scheduler.
 
 use crate::atoms::{error, finished, invalid_options, ok};
-use chunker_core::compress::{
-    self as core, auto, batch, dict::Dictionary, stream, Algo, Error,
-};
+use chunker_core::compress::{self as core, auto, batch, dict::Dictionary, stream, Algo, Error};
 use rustler::{Atom, Binary, Encoder, Env, Error as NifError, NewBinary, ResourceArc, Term};
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -93,7 +91,12 @@ fn result<'a>(env: Env<'a>, r: Result<&[u8], Error>) -> Term<'a> {
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn compress<'a>(env: Env<'a>, data: Binary<'a>, algo: Term<'a>, lvl: i32) -> Result<Term<'a>, NifError> {
+fn compress<'a>(
+    env: Env<'a>,
+    data: Binary<'a>,
+    algo: Term<'a>,
+    lvl: i32,
+) -> Result<Term<'a>, NifError> {
     let algo = decode_algo(algo)?;
     Ok(with_out(|out| {
         let r = core::compress_into(data.as_slice(), algo, lvl, out);
@@ -102,7 +105,12 @@ fn compress<'a>(env: Env<'a>, data: Binary<'a>, algo: Term<'a>, lvl: i32) -> Res
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn decompress<'a>(env: Env<'a>, data: Binary<'a>, format: Term<'a>, limit: u64) -> Result<Term<'a>, NifError> {
+fn decompress<'a>(
+    env: Env<'a>,
+    data: Binary<'a>,
+    format: Term<'a>,
+    limit: u64,
+) -> Result<Term<'a>, NifError> {
     let format = decode_format(format)?;
     Ok(with_out(|out| {
         let r = match format {
@@ -115,7 +123,7 @@ fn decompress<'a>(env: Env<'a>, data: Binary<'a>, format: Term<'a>, limit: u64) 
 
 /// The format from the magic bytes, or `nil`. Reads at most 6 bytes.
 #[rustler::nif]
-fn detect(data: Binary) -> Option<Atom> {
+fn compress_detect(data: Binary) -> Option<Atom> {
     core::detect(data.as_slice()).map(algo_atom)
 }
 
@@ -147,17 +155,30 @@ fn batch_terms<'a>(env: Env<'a>, results: Vec<Result<Vec<u8>, Error>>) -> Term<'
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn compress_batch<'a>(env: Env<'a>, items: Vec<Binary<'a>>, algo: Term<'a>, lvl: i32) -> Result<Term<'a>, NifError> {
+fn compress_batch<'a>(
+    env: Env<'a>,
+    items: Vec<Binary<'a>>,
+    algo: Term<'a>,
+    lvl: i32,
+) -> Result<Term<'a>, NifError> {
     let algo = decode_algo(algo)?;
     let slices: Vec<&[u8]> = items.iter().map(|b| b.as_slice()).collect();
     Ok(batch_terms(env, batch::compress_batch(&slices, algo, lvl)))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn decompress_batch<'a>(env: Env<'a>, items: Vec<Binary<'a>>, algo: Term<'a>, limit: u64) -> Result<Term<'a>, NifError> {
+fn decompress_batch<'a>(
+    env: Env<'a>,
+    items: Vec<Binary<'a>>,
+    algo: Term<'a>,
+    limit: u64,
+) -> Result<Term<'a>, NifError> {
     let algo = decode_algo(algo)?;
     let slices: Vec<&[u8]> = items.iter().map(|b| b.as_slice()).collect();
-    Ok(batch_terms(env, batch::decompress_batch(&slices, algo, limit)))
+    Ok(batch_terms(
+        env,
+        batch::decompress_batch(&slices, algo, limit),
+    ))
 }
 
 /// A streaming encoder resource; calls are serialized.
@@ -173,7 +194,7 @@ pub struct DecoderResource(Mutex<stream::Decoder>);
 impl rustler::Resource for DecoderResource {}
 
 #[rustler::nif]
-fn encoder_open<'a>(env: Env<'a>, algo: Term<'a>, lvl: i32) -> Result<Term<'a>, NifError> {
+fn compress_encoder_open<'a>(env: Env<'a>, algo: Term<'a>, lvl: i32) -> Result<Term<'a>, NifError> {
     let algo = decode_algo(algo)?;
     Ok(match stream::Encoder::new(algo, lvl) {
         Ok(enc) => (ok(), ResourceArc::new(EncoderResource(Mutex::new(enc)))).encode(env),
@@ -182,7 +203,11 @@ fn encoder_open<'a>(env: Env<'a>, algo: Term<'a>, lvl: i32) -> Result<Term<'a>, 
 }
 
 #[rustler::nif]
-fn decoder_open<'a>(env: Env<'a>, format: Term<'a>, limit: u64) -> Result<Term<'a>, NifError> {
+fn compress_decoder_open<'a>(
+    env: Env<'a>,
+    format: Term<'a>,
+    limit: u64,
+) -> Result<Term<'a>, NifError> {
     let format = decode_format(format)?;
     Ok(match stream::Decoder::new(format, limit) {
         Ok(dec) => (ok(), ResourceArc::new(DecoderResource(Mutex::new(dec)))).encode(env),
@@ -192,9 +217,13 @@ fn decoder_open<'a>(env: Env<'a>, format: Term<'a>, limit: u64) -> Result<Term<'
 
 /// Feeds `data` to an encoder or decoder handle (`finish` when `data` is
 /// `None`); returns the output ready so far.
-fn stream_call<'a>(env: Env<'a>, handle: Term<'a>, data: Option<Binary<'a>>) -> Result<Term<'a>, NifError> {
+fn stream_call<'a>(
+    env: Env<'a>,
+    handle: Term<'a>,
+    data: Option<Binary<'a>>,
+) -> Result<Term<'a>, NifError> {
     let input = data.as_ref().map(|b| b.as_slice());
-    Ok(with_out(|out| {
+    with_out(|out| {
         let r = if let Ok(enc) = handle.decode::<ResourceArc<EncoderResource>>() {
             let mut enc = enc.0.lock().unwrap_or_else(|p| p.into_inner());
             match input {
@@ -211,16 +240,20 @@ fn stream_call<'a>(env: Env<'a>, handle: Term<'a>, data: Option<Binary<'a>>) -> 
             return Err(NifError::BadArg);
         };
         Ok(result(env, r.map(|_| &out[..])))
-    })?)
+    })
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn stream_update<'a>(env: Env<'a>, handle: Term<'a>, data: Binary<'a>) -> Result<Term<'a>, NifError> {
+fn compress_stream_update<'a>(
+    env: Env<'a>,
+    handle: Term<'a>,
+    data: Binary<'a>,
+) -> Result<Term<'a>, NifError> {
     stream_call(env, handle, Some(data))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn stream_finish<'a>(env: Env<'a>, handle: Term<'a>) -> Result<Term<'a>, NifError> {
+fn compress_stream_finish<'a>(env: Env<'a>, handle: Term<'a>) -> Result<Term<'a>, NifError> {
     stream_call(env, handle, None)
 }
 
@@ -231,14 +264,14 @@ pub struct DictionaryResource(Dictionary);
 impl rustler::Resource for DictionaryResource {}
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn dict_train<'a>(env: Env<'a>, samples: Vec<Binary<'a>>, max_size: usize) -> Term<'a> {
+fn zstd_dict_train<'a>(env: Env<'a>, samples: Vec<Binary<'a>>, max_size: usize) -> Term<'a> {
     let slices: Vec<&[u8]> = samples.iter().map(|b| b.as_slice()).collect();
     let r = core::dict::train(&slices, max_size);
     result(env, r.as_deref().map_err(Clone::clone))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn dict_load<'a>(env: Env<'a>, raw: Binary<'a>, lvl: i32) -> Term<'a> {
+fn zstd_dict_load<'a>(env: Env<'a>, raw: Binary<'a>, lvl: i32) -> Term<'a> {
     match Dictionary::new(raw.as_slice(), lvl) {
         Ok(d) => (ok(), ResourceArc::new(DictionaryResource(d))).encode(env),
         Err(e) => (error(), reason(env, &e)).encode(env),
@@ -247,12 +280,16 @@ fn dict_load<'a>(env: Env<'a>, raw: Binary<'a>, lvl: i32) -> Term<'a> {
 
 /// `{id, level, size}` of a dictionary.
 #[rustler::nif]
-fn dict_info(d: ResourceArc<DictionaryResource>) -> (u32, i32, usize) {
+fn zstd_dict_info(d: ResourceArc<DictionaryResource>) -> (u32, i32, usize) {
     (d.0.id(), d.0.level(), d.0.size())
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn dict_compress<'a>(env: Env<'a>, d: ResourceArc<DictionaryResource>, data: Binary<'a>) -> Term<'a> {
+fn zstd_dict_compress<'a>(
+    env: Env<'a>,
+    d: ResourceArc<DictionaryResource>,
+    data: Binary<'a>,
+) -> Term<'a> {
     with_out(|out| {
         let r = d.0.compress_into(data.as_slice(), out);
         result(env, r.map(|_| &out[..]))
@@ -260,7 +297,7 @@ fn dict_compress<'a>(env: Env<'a>, d: ResourceArc<DictionaryResource>, data: Bin
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
-fn dict_decompress<'a>(
+fn zstd_dict_decompress<'a>(
     env: Env<'a>,
     d: ResourceArc<DictionaryResource>,
     data: Binary<'a>,

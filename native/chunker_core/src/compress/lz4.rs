@@ -61,8 +61,8 @@ thread_local! {
 fn block_size(len: usize) -> BlockSize {
     match len {
         0..=0x1_0000 => BlockSize::Max64KB,
-        0..=0x4_0000 => BlockSize::Max256KB,
-        0..=0x10_0000 => BlockSize::Max1MB,
+        0x1_0001..=0x4_0000 => BlockSize::Max256KB,
+        0x4_0001..=0x10_0000 => BlockSize::Max1MB,
         _ => BlockSize::Max4MB,
     }
 }

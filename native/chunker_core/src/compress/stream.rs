@@ -127,10 +127,8 @@ impl Decoder {
     fn update_inner(&mut self, src: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         if self.inner.is_none() {
             self.pending.extend_from_slice(src);
-            if self.pending.len() < MAGIC_MAX {
-                if detect(&self.pending).is_none() {
-                    return Ok(());
-                }
+            if self.pending.len() < MAGIC_MAX && detect(&self.pending).is_none() {
+                return Ok(());
             }
             let algo = detect(&self.pending).ok_or(Error::UnknownFormat)?;
             let mut inner = Bounded::new(algo, self.limit)?;

@@ -70,7 +70,6 @@ pub(super) fn stream_compress(
             .compress_stream2(&mut output, &mut input, directive)
             .map_err(lib_err)?;
         let room_left = output.capacity() > output.pos();
-        drop(output);
         let input_done = input.pos() == src.len();
         if input_done && (if end { remaining == 0 } else { room_left }) {
             return Ok(());
