@@ -101,7 +101,9 @@ impl StreamChunker {
                     return Ok(());
                 }
                 Some(i) => self.emit(i, out),
-                None if self.position >= max_end => self.emit(max_end, out),
+                // `max_end <= end`: with min_size == max_size the position
+                // jumps to `max_end` before those bytes are fed.
+                None if self.position >= max_end && max_end <= end => self.emit(max_end, out),
                 None => return Ok(()),
             }
         }
