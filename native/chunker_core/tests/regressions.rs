@@ -17,7 +17,7 @@ fn min_equal_to_max_streams_like_eager() {
             let mut out = Vec::new();
             for feed in data.chunks(piece) {
                 s.feed(feed, &mut out).unwrap();
-                assert!(out.last().map_or(true, |c| c.end() <= s.fed()));
+                assert!(out.last().is_none_or(|c| c.end() <= s.fed()));
             }
             out.extend(s.finish().unwrap());
             assert_eq!(out, eager, "size {size}, feeds of {piece}");

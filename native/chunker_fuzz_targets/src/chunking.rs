@@ -154,7 +154,7 @@ pub fn checked_eager(config: &ChunkerConfig, data: &[u8]) -> Vec<Chunk> {
     let (lo, hi) = iter.size_hint();
     let eager: Vec<Chunk> = iter.collect();
     assert!(
-        lo <= eager.len() && hi.map_or(true, |hi| eager.len() <= hi),
+        lo <= eager.len() && hi.is_none_or(|hi| eager.len() <= hi),
         "size_hint ({lo}, {hi:?}) vs {} chunks",
         eager.len()
     );
