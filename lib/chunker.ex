@@ -114,10 +114,12 @@ defmodule Chunker do
   """
   @spec feed(handle(), binary()) :: {:ok, [Chunk.t()]} | {:error, reason()}
   def feed(handle, data) when is_reference(handle) and is_binary(data) do
-    case Native.chunker_feed(handle, data) do
-      :dirty -> Native.chunker_feed_dirty(handle, data)
-      result -> result
-    end
+    with_handle(handle, fn ->
+      case Native.chunker_feed(handle, data) do
+        :dirty -> Native.chunker_feed_dirty(handle, data)
+        result -> result
+      end
+    end)
     |> to_chunks()
   end
 
@@ -136,7 +138,8 @@ defmodule Chunker do
   A second `finish/1` is `{:error, :finished}`.
   """
   @spec finish(handle()) :: {:ok, [Chunk.t()]} | {:error, reason()}
-  def finish(handle) when is_reference(handle), do: to_chunks(Native.chunker_finish(handle))
+  def finish(handle) when is_reference(handle),
+    do: to_chunks(with_handle(handle, fn -> Native.chunker_finish(handle) end))
 
   def finish(handle),
     do:
@@ -159,6 +162,13 @@ defmodule Chunker do
   """
   @spec stream(Enumerable.t(), [option()]) :: Enumerable.t()
   def stream(enumerable, opts \\ []) do
+    unless enumerable?(enumerable),
+      do:
+        raise(
+          ArgumentError,
+          "expected an enumerable of binaries, got: #{inspect(enumerable, limit: 5)}"
+        )
+
     eof = make_ref()
 
     Stream.transform(
@@ -206,6 +216,24 @@ defmodule Chunker do
     {:ok, IO.chardata_to_string(path)}
   rescue
     _ -> raise ArgumentError, "expected a path, got: #{inspect(path, limit: 5)}"
+  end
+
+  defp enumerable?(list) when is_list(list), do: proper_list?(list)
+  defp enumerable?(fun) when is_function(fun), do: is_function(fun, 2)
+  defp enumerable?(other), do: Enumerable.impl_for(other) != nil
+
+  defp proper_list?([]), do: true
+  defp proper_list?([_ | tail]), do: proper_list?(tail)
+  defp proper_list?(_), do: false
+
+  # Any other reference makes the NIF raise a bare badarg: say what was expected.
+  defp with_handle(handle, fun) do
+    fun.()
+  rescue
+    ArgumentError ->
+      reraise ArgumentError,
+              "expected a handle from Chunker.open/1, got: #{inspect(handle, limit: 5)}",
+              __STACKTRACE__
   end
 
   defp to_chunks({:ok, tuples}), do: {:ok, Chunk.from_tuples(tuples)}

@@ -21,6 +21,19 @@ defmodule Chunker.Options do
   def chunking(opts, extra_keys \\ [])
 
   def chunking(opts, extra_keys) when is_list(opts) do
+    if proper_list?(opts),
+      do: merge(opts, extra_keys),
+      else: invalid(:opts, "must be a proper keyword list, got: #{inspect(opts, limit: 5)}")
+  end
+
+  def chunking(opts, _),
+    do: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
+
+  defp proper_list?([]), do: true
+  defp proper_list?([_ | tail]), do: proper_list?(tail)
+  defp proper_list?(_), do: false
+
+  defp merge(opts, extra_keys) do
     app_defaults = Application.get_env(:chunker, :chunking, [])
 
     with :ok <- check_keys(opts, Keyword.keys(@defaults) ++ extra_keys),
@@ -31,9 +44,6 @@ defmodule Chunker.Options do
       {:ok, {sizes, hash, payloads}}
     end
   end
-
-  def chunking(opts, _),
-    do: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
 
   defp check_keys(opts, allowed) do
     case Enum.find(opts, fn

@@ -4,6 +4,7 @@ use crate::{atoms, errors};
 use chunker_core::cdc::{self, ChunkerConfig, HashedChunk, HashingStream, Payload};
 use chunker_core::digest::HashAlgo;
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
 
 /// Feeds up to this size may run on a normal scheduler (well under 1 ms).
@@ -209,12 +210,14 @@ fn chunker_finish(env: Env, handle: ResourceArc<ChunkStream>) -> Term {
 }
 
 #[rustler::nif(schedule = "DirtyIo")]
-fn chunk_file<'a>(env: Env<'a>, path: String, sizes: Term<'a>, hash: Term<'a>) -> Term<'a> {
+fn chunk_file<'a>(env: Env<'a>, path: Binary<'a>, sizes: Term<'a>, hash: Term<'a>) -> Term<'a> {
+    // Raw bytes: Elixir paths need not be UTF-8.
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_slice()));
     let (config, algo) = match decode_options(env, sizes, hash) {
         Ok(v) => v,
         Err(e) => return e,
     };
-    match cdc::chunk_file(&path, config, algo) {
+    match cdc::chunk_file(path, config, algo) {
         Ok(chunks) => {
             let terms: Vec<Term> = chunks.iter().map(|c| chunk_tuple(env, c, None)).collect();
             (atoms::ok(), terms).encode(env)
