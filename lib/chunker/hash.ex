@@ -53,6 +53,10 @@ defmodule Chunker.Hash do
   def hash_batch(items, algo \\ :sha256)
 
   def hash_batch(items, algo) when is_list(items) and algo in @algos do
+    # rustler's list decoding panics on an improper list.
+    unless proper_list?(items),
+      do: raise(ArgumentError, "expected a proper list, got: #{inspect(items, limit: 5)}")
+
     case Native.hash_batch(items, algo) do
       :dirty -> Native.hash_batch_dirty(items, algo)
       results -> results
@@ -86,10 +90,12 @@ defmodule Chunker.Hash do
   @spec update(handle(), iodata()) :: handle()
   def update(handle, data) when is_reference(handle) and is_binary(data) do
     result =
-      case Native.hash_update(handle, data) do
-        :dirty -> Native.hash_update_dirty(handle, data)
-        other -> other
-      end
+      with_handle(handle, fn ->
+        case Native.hash_update(handle, data) do
+          :dirty -> Native.hash_update_dirty(handle, data)
+          other -> other
+        end
+      end)
 
     case result do
       :ok -> handle
@@ -109,10 +115,12 @@ defmodule Chunker.Hash do
   @doc "Returns `{:ok, digest}`; a second call gives `{:error, :finished}`."
   @spec finish(handle()) :: {:ok, <<_::256>>} | {:error, :finished}
   def finish(handle) when is_reference(handle) do
-    case Native.hash_finish(handle) do
-      :dirty -> Native.hash_finish_dirty(handle)
-      other -> other
-    end
+    with_handle(handle, fn ->
+      case Native.hash_finish(handle) do
+        :dirty -> Native.hash_finish_dirty(handle)
+        other -> other
+      end
+    end)
   end
 
   def finish(handle),
@@ -140,10 +148,27 @@ defmodule Chunker.Hash do
   """
   @spec hash_stream(Enumerable.t(), algo()) :: <<_::256>>
   def hash_stream(enumerable, algo \\ :sha256) do
+    if is_list(enumerable) and not proper_list?(enumerable),
+      do: raise(ArgumentError, "expected a proper list, got: #{inspect(enumerable, limit: 5)}")
+
     enumerable
     |> Enum.reduce(open(algo), &update(&2, &1))
     |> finish!()
   end
+
+  # Any other reference makes the NIF raise a bare badarg: say what was expected.
+  defp with_handle(handle, fun) do
+    fun.()
+  rescue
+    ArgumentError ->
+      reraise ArgumentError,
+              "expected a handle from Chunker.Hash.open/1, got: #{inspect(handle, limit: 5)}",
+              __STACKTRACE__
+  end
+
+  defp proper_list?([]), do: true
+  defp proper_list?([_ | tail]), do: proper_list?(tail)
+  defp proper_list?(_), do: false
 
   defp iodata!(data) do
     IO.iodata_to_binary(data)

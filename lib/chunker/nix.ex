@@ -127,11 +127,19 @@ defmodule Chunker.Nix do
       {:ok, "sha1:143xibwh31h9bvxzalr0sjvbbvpa6ffs"}
   """
   @spec convert_hash(String.t(), encoding(), keyword()) :: {:ok, String.t()} | {:error, term()}
-  def convert_hash(string, encoding, opts \\ []) do
+  def convert_hash(string, encoding, opts \\ [])
+
+  def convert_hash(string, encoding, opts) when is_list(opts) do
+    unless Keyword.keyword?(opts),
+      do: raise(ArgumentError, "expected a keyword list, got: #{inspect(opts, limit: 5)}")
+
     with {:ok, hash} <- parse_hash(string, Keyword.get(opts, :algo)) do
       {:ok, format_hash(hash, encoding, opts)}
     end
   end
+
+  def convert_hash(_string, _encoding, opts),
+    do: raise(ArgumentError, "expected a keyword list, got: #{inspect(opts, limit: 5)}")
 
   @doc """
   Parses and validates a store path `/nix/store/<hash>-<name>` with Nix's

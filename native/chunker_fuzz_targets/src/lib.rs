@@ -19,6 +19,7 @@
 
 pub mod chunking;
 pub mod input;
+pub mod nix;
 
 pub use input::{Input, Rng};
 
@@ -44,6 +45,11 @@ pub const TARGETS: &[Target] = &[
         name: "chunk_reader",
         run: chunking::chunk_reader,
         generate: chunking::generate_reader_input,
+    },
+    Target {
+        name: "nix_encodings",
+        run: nix::nix_encodings,
+        generate: nix::generate_nix_input,
     },
 ];
 
