@@ -192,6 +192,22 @@ pub fn checked_eager(config: &ChunkerConfig, data: &[u8]) -> Vec<Chunk> {
     eager
 }
 
+/// The other engines (serial scan, run-skipping scan, parallel with
+/// `segments` speculative segments) must agree with the eager chunks.
+fn check_engines(config: &ChunkerConfig, data: &[u8], eager: &[Chunk], segments: usize) {
+    assert_eq!(cdc::engines::serial(config, data), eager, "serial engine");
+    assert_eq!(
+        cdc::engines::run_skipping(config, data),
+        eager,
+        "run-skipping engine"
+    );
+    assert_eq!(
+        cdc::chunk_parallel(config, data, segments),
+        eager,
+        "parallel engine, {segments} segments"
+    );
+}
+
 /// Splits `len` bytes into feeds following `splits` (cyclically, times
 /// `scale`), zero-length feeds included but never forever.
 fn feed_plan(len: usize, splits: &[u8], scale: usize) -> Vec<(usize, usize)> {
@@ -215,7 +231,8 @@ fn feed_plan(len: usize, splits: &[u8], scale: usize) -> Vec<(usize, usize)> {
 }
 
 /// Target `chunk_stream`: options, hash algorithm, payload flag, feed
-/// splits and data. The streaming chunker fed in those pieces (empty ones
+/// splits and data. Every engine (eager, serial, run-skipping, parallel)
+/// must give the `fastcdc` crate's cut points; the streaming chunker fed in those pieces (empty ones
 /// included) must emit exactly the eager chunks, each as soon as it is
 /// decided; the hashing stream must add the right digests and payloads;
 /// a finished stream must refuse more work.
@@ -234,6 +251,7 @@ pub fn chunk_stream(bytes: &[u8]) {
     let data = input.rest();
 
     let eager = checked_eager(&config, data);
+    check_engines(&config, data, &eager, 1 + (opts >> 5) as usize);
     let plan = feed_plan(data.len(), &splits, scale);
 
     // Cut finder alone.
