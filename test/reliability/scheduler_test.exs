@@ -1,0 +1,39 @@
+defmodule Chunker.Reliability.SchedulerTest do
+  # Scheduler health in a child VM (system_monitor is VM-wide): our NIFs
+  # never hold a normal scheduler for 2 ms or more, and a process sleeping
+  # 1 ms in a loop on a normal scheduler is never more than 10 ms late.
+  use ExUnit.Case, async: false
+
+  alias Chunker.Reliability.{Peer, Scheduler}
+
+  @moduletag timeout: 600_000
+  @mib 1024 * 1024
+
+  defp check(total) do
+    peer = Peer.start!()
+    on_exit(fn -> Peer.stop(peer) end)
+    {pid, _dir} = peer
+    r = Peer.call(pid, Scheduler, :run, [total], 540_000)
+
+    IO.puts(
+      "\nscheduler: #{div(r.bytes, @mib)} MiB in #{r.ms} ms; sleeper #{r.ticks} ticks, " <>
+        "max lateness #{Float.round(r.late_max_us / 1000, 2)} ms, #{r.late_over_10ms} over 10 ms; " <>
+        "long_schedule events: #{r.long_schedules} (ours: #{length(r.ours)}); " <>
+        "normal-scheduler NIF calls: #{r.nif_normal_us.calls}, median #{r.nif_normal_us.median} µs, " <>
+        "p99 #{r.nif_normal_us.p99} µs, max #{r.nif_normal_us.max} µs"
+    )
+
+    IO.inspect({r.control, r.events}, label: "control, events")
+    assert r.ours == [], "our NIFs held a normal scheduler >= 2 ms: #{inspect(r.ours)}"
+    assert r.late_over_10ms == 0, "the 1 ms sleeper woke > 10 ms late (max #{r.late_max_us} µs)"
+  end
+
+  test "256 MiB chunked and hashed: no long schedule from our NIFs, sleeper never 10 ms late" do
+    check(256 * @mib)
+  end
+
+  @tag :slow
+  test "2 GiB chunked and hashed: no long schedule from our NIFs, sleeper never 10 ms late" do
+    check(2048 * @mib)
+  end
+end
