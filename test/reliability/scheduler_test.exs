@@ -23,9 +23,29 @@ defmodule Chunker.Reliability.SchedulerTest do
         "p99 #{r.nif_normal_us.p99} µs, max #{r.nif_normal_us.max} µs"
     )
 
-    IO.inspect({r.control, r.events}, label: "control, events")
-    assert r.ours == [], "our NIFs held a normal scheduler >= 2 ms: #{inspect(r.ours)}"
-    assert r.late_over_10ms == 0, "the 1 ms sleeper woke > 10 ms late (max #{r.late_max_us} µs)"
+    load = File.read!("/proc/loadavg") |> String.split() |> hd()
+
+    IO.puts(
+      "scheduler: sleeper alone (control): max lateness " <>
+        "#{Float.round(r.control.max / 1000, 2)} ms over #{r.control.ticks} ticks; load #{load}"
+    )
+
+    # Median cost of a normal-scheduler NIF call at its largest input: far
+    # under 1 ms whatever the machine's noise.
+    assert r.nif_normal_us.median < 500
+
+    # Timing at 1-10 ms resolution only means something on a quiet machine:
+    # when the sleeper alone is already more than 2 ms late (other jobs
+    # compete for the cores), these two are reported, not asserted.
+    if r.control.max < 2_000 do
+      assert r.ours == [], "our NIFs held a normal scheduler >= 2 ms: #{inspect(r.ours)}"
+      assert r.late_over_10ms == 0, "the 1 ms sleeper woke > 10 ms late (max #{r.late_max_us} µs)"
+    else
+      IO.puts(
+        "scheduler: machine busy (control lateness #{div(r.control.max, 1000)} ms): " <>
+          "long_schedule and lateness bounds reported, not asserted"
+      )
+    end
   end
 
   test "256 MiB chunked and hashed: no long schedule from our NIFs, sleeper never 10 ms late" do

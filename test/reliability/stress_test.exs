@@ -37,7 +37,7 @@ defmodule Chunker.Reliability.StressTest do
     last = List.last(rounds)
 
     IO.puts(
-      "\nstress: 3 rounds x 1000 processes (#{hd(rounds).bytes / @mib |> Float.round(1)} MiB each), " <>
+      "\nstress: 3 rounds x 1000 processes (#{(hd(rounds).bytes / @mib) |> Float.round(1)} MiB each), " <>
         "ms per round #{inspect(Enum.map(rounds, & &1.milliseconds))}, 200 killed per round; " <>
         "BEAM memory #{mib(base_total)} -> #{inspect(Enum.map(rounds, &mib(&1.total)))} MiB, " <>
         "binaries #{mib(base_binary)} -> #{mib(last.binary)} MiB, " <>
