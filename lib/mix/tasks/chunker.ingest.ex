@@ -1,46 +1,72 @@
 defmodule Mix.Tasks.Chunker.Ingest do
-  @shortdoc "Chunks files and directories and reports sizes, speed and dedup"
+  @shortdoc "Ingests files and directories through the pipeline; reports sizes, speed, dedup and compression"
   @moduledoc """
-  Chunks each PATH (every regular file under a directory) with FastCDC 2020
-  and prints, per input, bytes, chunk count, mean chunk size and MB/s; then,
-  over all inputs, the unique bytes (chunks deduplicated by hash) and the
-  dedup ratio.
+  Runs each PATH (every regular file under a directory) through
+  `Chunker.Pipeline.ingest/2` (FastCDC 2020 chunking, hashing, compression
+  on the native worker pool) and prints, per input, bytes, chunk count, mean
+  chunk size, MB/s and compressed size; then, over all inputs, the unique
+  bytes (chunks deduplicated by hash) and the dedup ratio. Chunks already
+  seen in this run are not compressed again (`:known?`).
 
       mix chunker.ingest [PATH...] [--min-size N] [--avg-size N] [--max-size N]
                          [--normalization N] [--hash sha256|blake3]
+                         [--compress zstd|lz4|xz|bzip2|none] [--level N]
+                         [--max-in-flight BYTES] [--json]
 
   With no PATH it runs on the OTP installation (`:code.root_dir()`), which
-  every machine running this has. Progress goes to stderr about once a second.
+  every machine running this has. Progress goes to stderr: a bar with MB/s
+  and ETA on a terminal, a plain line about once a second otherwise.
+  `--json` prints one JSON object per input and one for the total instead of
+  the text lines.
   """
   use Mix.Task
+  alias Mix.Tasks.Chunker.Ingest.Progress
 
   @switches [
     min_size: :integer,
     avg_size: :integer,
     max_size: :integer,
     normalization: :integer,
-    hash: :string
+    hash: :string,
+    compress: :string,
+    level: :integer,
+    max_in_flight: :integer,
+    json: :boolean
   ]
+
+  @compressions ~w(zstd lz4 xz bzip2 none)
 
   @impl true
   def run(args) do
     Mix.Task.run("app.start")
     {opts, paths, invalid} = OptionParser.parse(args, strict: @switches)
     if invalid != [], do: Mix.raise("unknown or invalid options: #{inspect(invalid)}")
-    chunk_opts = chunk_options(opts)
+    ingest_opts = ingest_options(opts)
+    json = Keyword.get(opts, :json, false)
     paths = if paths == [], do: [List.to_string(:code.root_dir())], else: paths
 
-    {results, seen} =
-      Enum.map_reduce(paths, %{}, fn path, seen ->
-        {stats, seen} = ingest(path, chunk_opts, seen)
-        print_input(path, stats)
-        {stats, seen}
-      end)
+    case Chunker.Pipeline.ingest(<<>>, ingest_opts) do
+      {:ok, _} -> :ok
+      {:error, reason} -> Mix.raise(Exception.message(%Chunker.Error{reason: reason}))
+    end
 
-    print_total(results, seen)
+    seen = :ets.new(:chunker_ingest_seen, [:set, :public])
+
+    try do
+      results =
+        Enum.map(paths, fn path ->
+          stats = ingest(path, ingest_opts, seen)
+          print_input(path, stats, json)
+          stats
+        end)
+
+      print_total(results, seen, json)
+    after
+      :ets.delete(seen)
+    end
   end
 
-  defp chunk_options(opts) do
+  defp ingest_options(opts) do
     hash =
       case opts[:hash] do
         nil -> :sha256
@@ -49,48 +75,74 @@ defmodule Mix.Tasks.Chunker.Ingest do
         other -> Mix.raise("--hash must be sha256 or blake3, got: #{other}")
       end
 
-    opts |> Keyword.delete(:hash) |> Keyword.put(:hash, hash)
+    compress =
+      case opts[:compress] || "zstd" do
+        c when c in @compressions ->
+          String.to_atom(c)
+
+        other ->
+          Mix.raise("--compress must be one of #{Enum.join(@compressions, ", ")}, got: #{other}")
+      end
+
+    opts
+    |> Keyword.drop([:hash, :compress, :json, :max_in_flight])
+    |> Keyword.merge(hash: hash, compress: compress)
+    |> then(fn o ->
+      if opts[:max_in_flight],
+        do: Keyword.put(o, :max_in_flight_bytes, opts[:max_in_flight]),
+        else: o
+    end)
   end
 
   @doc false
-  # Chunks every regular file under `path`; `seen` maps chunk hash => length.
-  def ingest(path, chunk_opts, seen) do
+  # Ingests every regular file under `path`; `seen` (ETS) maps chunk hash => length.
+  def ingest(path, opts, seen) do
     files = files(path)
+    total = Enum.reduce(files, 0, &(file_size(&1) + &2))
     started = System.monotonic_time()
-    progress = %{files: 0, bytes: 0, last: started}
+    known? = fn hash -> :ets.member(seen, hash) end
+    progress = Progress.new(path, total)
 
-    {stats, seen, _} =
-      Enum.reduce(files, {%{bytes: 0, chunks: 0, files: 0}, seen, progress}, fn file,
-                                                                                {stats, seen,
-                                                                                 progress} ->
-        case Chunker.chunk_file(file, chunk_opts) do
-          {:ok, chunks} ->
-            bytes = Enum.reduce(chunks, 0, &(&1.length + &2))
-            seen = Enum.reduce(chunks, seen, &Map.put_new(&2, &1.hash, &1.length))
+    {stats, progress} =
+      Enum.reduce(files, {%{bytes: 0, chunks: 0, files: 0, stored: 0}, progress}, fn file,
+                                                                                     {stats,
+                                                                                      progress} ->
+        try do
+          {:file, file}
+          |> Chunker.Pipeline.ingest!(Keyword.put(opts, :known?, known?))
+          |> Enum.reduce({stats, progress}, fn chunk, {stats, progress} ->
+            :ets.insert_new(seen, {chunk.hash, chunk.length})
+            stored = if chunk.compressed, do: byte_size(chunk.compressed), else: 0
 
-            stats = %{
-              stats
-              | bytes: stats.bytes + bytes,
-                chunks: stats.chunks + length(chunks),
-                files: stats.files + 1
-            }
-
-            {stats, seen, report_progress(progress, path, bytes)}
-
-          {:error, {:file, reason}} ->
-            Mix.shell().error("skipping #{file}: #{:file.format_error(reason)}")
-            {stats, seen, progress}
-
-          {:error, reason} ->
-            Mix.raise("chunking #{file} failed: #{inspect(reason)}")
+            {%{
+               stats
+               | bytes: stats.bytes + chunk.length,
+                 chunks: stats.chunks + 1,
+                 stored: stats.stored + stored
+             }, Progress.advance(progress, chunk.length)}
+          end)
+          |> then(fn {stats, progress} -> {%{stats | files: stats.files + 1}, progress} end)
+        rescue
+          e in Chunker.Error ->
+            Mix.shell().error("skipping #{file}: #{Exception.message(e)}")
+            {stats, progress}
         end
       end)
+
+    Progress.done(progress)
 
     seconds =
       System.convert_time_unit(System.monotonic_time() - started, :native, :microsecond) /
         1_000_000
 
-    {Map.put(stats, :seconds, seconds), seen}
+    Map.put(stats, :seconds, seconds)
+  end
+
+  defp file_size(file) do
+    case File.stat(file) do
+      {:ok, %{size: size}} -> size
+      _ -> 0
+    end
   end
 
   defp files(path) do
@@ -122,37 +174,132 @@ defmodule Mix.Tasks.Chunker.Ingest do
     end
   end
 
-  defp report_progress(progress, path, bytes) do
-    progress = %{progress | files: progress.files + 1, bytes: progress.bytes + bytes}
-    now = System.monotonic_time()
-
-    if System.convert_time_unit(now - progress.last, :native, :millisecond) >= 1000 do
-      IO.write(:stderr, "  ... #{path}: #{progress.files} files, #{mb(progress.bytes)} MB\n")
-      %{progress | last: now}
-    else
-      progress
-    end
+  defp print_input(path, stats, true) do
+    Mix.shell().info(json(Map.put(stats, :input, path)))
   end
 
-  defp print_input(path, %{bytes: bytes, chunks: chunks, files: files, seconds: seconds}) do
+  defp print_input(path, stats, false) do
+    %{bytes: bytes, chunks: chunks, files: files, seconds: seconds, stored: stored} = stats
     mean = if chunks > 0, do: div(bytes, chunks), else: 0
     speed = if seconds > 0, do: bytes / 1_000_000 / seconds, else: 0.0
 
     Mix.shell().info(
       "#{path}: #{bytes} bytes in #{files} files, #{chunks} chunks, " <>
-        "mean chunk #{mean} bytes, #{Float.round(speed, 1)} MB/s"
+        "mean chunk #{mean} bytes, #{Float.round(speed, 1)} MB/s, stored #{stored} bytes"
     )
   end
 
-  defp print_total(results, seen) do
+  defp print_total(results, seen, json) do
     total = Enum.reduce(results, 0, &(&1.bytes + &2))
-    unique = seen |> Map.values() |> Enum.sum()
+    stored = Enum.reduce(results, 0, &(&1.stored + &2))
+    unique = :ets.foldl(fn {_, len}, acc -> acc + len end, 0, seen)
     ratio = if unique > 0, do: Float.round(total / unique, 3), else: 1.0
 
-    Mix.shell().info(
-      "total: #{total} bytes, #{map_size(seen)} unique chunks, unique bytes #{unique}, dedup ratio #{ratio}"
-    )
+    if json do
+      Mix.shell().info(
+        json(%{
+          total_bytes: total,
+          unique_chunks: :ets.info(seen, :size),
+          unique_bytes: unique,
+          dedup_ratio: ratio,
+          stored_bytes: stored
+        })
+      )
+    else
+      Mix.shell().info(
+        "total: #{total} bytes, #{:ets.info(seen, :size)} unique chunks, unique bytes #{unique}, " <>
+          "dedup ratio #{ratio}, stored #{stored} bytes"
+      )
+    end
   end
 
-  defp mb(bytes), do: Float.round(bytes / 1_000_000, 1)
+  # A flat JSON object of numbers and strings (no JSON library here).
+  defp json(map) do
+    body =
+      map
+      |> Enum.sort()
+      |> Enum.map_join(",", fn {k, v} -> ~s("#{k}":) <> json_value(v) end)
+
+    "{" <> body <> "}"
+  end
+
+  defp json_value(v) when is_integer(v), do: Integer.to_string(v)
+  defp json_value(v) when is_float(v), do: :erlang.float_to_binary(v, [:short])
+
+  defp json_value(v) when is_binary(v) do
+    escaped =
+      v
+      |> String.replace("\\", "\\\\")
+      |> String.replace("\"", "\\\"")
+      |> String.replace(~r/[\x00-\x1f]/, fn <<c>> ->
+        "\\u" <> String.pad_leading(Integer.to_string(c, 16), 4, "0")
+      end)
+
+    ~s("#{escaped}")
+  end
+end
+
+defmodule Mix.Tasks.Chunker.Ingest.Progress do
+  @moduledoc false
+  # Progress on stderr: a redrawn bar with MB/s and ETA on a terminal,
+  # otherwise a plain line about once a second.
+
+  defstruct [:label, :total, :tty, :started, :last, done: 0]
+
+  def new(label, total) do
+    now = System.monotonic_time(:millisecond)
+    tty = match?({:ok, _}, :io.columns(:standard_error))
+    %__MODULE__{label: label, total: total, tty: tty, started: now, last: now}
+  end
+
+  def advance(p, bytes) do
+    p = %{p | done: p.done + bytes}
+    now = System.monotonic_time(:millisecond)
+    interval = if p.tty, do: 100, else: 1000
+
+    if now - p.last >= interval do
+      draw(p, now)
+      %{p | last: now}
+    else
+      p
+    end
+  end
+
+  def done(%{tty: true} = p) do
+    draw(p, System.monotonic_time(:millisecond))
+    IO.write(:stderr, "\n")
+  end
+
+  def done(_), do: :ok
+
+  defp draw(p, now) do
+    elapsed = max(now - p.started, 1) / 1000
+    rate = p.done / elapsed
+    mbs = :erlang.float_to_binary(rate / 1_000_000, decimals: 1)
+
+    eta =
+      if rate > 0 and p.total > p.done,
+        do: "#{round((p.total - p.done) / rate)}s",
+        else: "0s"
+
+    if p.tty do
+      frac = if p.total > 0, do: min(p.done / p.total, 1.0), else: 1.0
+      width = 30
+      filled = round(frac * width)
+      bar = String.duplicate("#", filled) <> String.duplicate("-", width - filled)
+      pct = :erlang.float_to_binary(frac * 100, decimals: 1)
+
+      IO.write(
+        :stderr,
+        "\r[#{bar}] #{pct}% #{mb(p.done)}/#{mb(p.total)} MB #{mbs} MB/s ETA #{eta} "
+      )
+    else
+      IO.write(
+        :stderr,
+        "  ... #{p.label}: #{mb(p.done)}/#{mb(p.total)} MB, #{mbs} MB/s, ETA #{eta}\n"
+      )
+    end
+  end
+
+  defp mb(bytes), do: :erlang.float_to_binary(bytes / 1_000_000, decimals: 1)
 end

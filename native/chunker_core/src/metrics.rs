@@ -84,10 +84,11 @@ pub fn configure(rate: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether metrics are on.
+/// Whether metrics are on (never in a build with `--cfg chunker_no_metrics`,
+/// which compiles every probe out: the reference for their cost).
 #[inline]
 pub fn enabled() -> bool {
-    SAMPLE_EVERY.load(Relaxed) != 0
+    !cfg!(chunker_no_metrics) && SAMPLE_EVERY.load(Relaxed) != 0
 }
 
 /// Times one operation when metrics are on and this one is sampled.
@@ -100,7 +101,11 @@ impl Timer {
     /// Starts timing (a no-op when metrics are off).
     #[inline]
     pub fn start() -> Timer {
-        let every = SAMPLE_EVERY.load(Relaxed);
+        let every = if cfg!(chunker_no_metrics) {
+            0
+        } else {
+            SAMPLE_EVERY.load(Relaxed)
+        };
         if every == 0 {
             return Timer { every, start: None };
         }

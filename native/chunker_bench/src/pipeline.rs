@@ -1,0 +1,122 @@
+//! Ingest pipeline: chunk + SHA-256 + zstd on the worker pool vs the same
+//! stages one after another on one thread (the reference), and the cost of
+//! metrics (off, sampled 1%, always). Build with
+//! `RUSTFLAGS="--cfg chunker_no_metrics"` for the build without metrics.
+
+use crate::data;
+use crate::harness::{median_seconds, Args, Case};
+use chunker_core::cdc::ChunkerConfig;
+use chunker_core::compress::{self, Algo};
+use chunker_core::digest::HashAlgo;
+use chunker_core::metrics;
+use chunker_core::pipeline::{self, Compressor, Options, Output, Pipeline, Room, Sink};
+use std::hint::black_box;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+
+struct ChannelSink(Mutex<Sender<Vec<Output>>>);
+
+impl Sink for ChannelSink {
+    fn deliver(&self, batch: Vec<Output>) -> bool {
+        self.0.lock().unwrap().send(batch).is_ok()
+    }
+}
+
+fn zstd(level: i32) -> Arc<dyn Compressor> {
+    Arc::new(move |data: &[u8], out: &mut Vec<u8>| {
+        compress::compress_into(data, Algo::Zstd, level, out)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Feeds `data` in 1 MiB slices honouring backpressure; returns the stored bytes.
+fn ingest(data: &[u8], level: i32) -> usize {
+    let (tx, rx) = channel();
+    let mut options = Options::new(ChunkerConfig::default());
+    options.algo = Some(HashAlgo::Sha256);
+    options.compressor = Some(zstd(level));
+    let mut p = Pipeline::new(options, ChannelSink(Mutex::new(tx)));
+    let control = p.control().clone();
+    let (mut seen, mut stored) = (0u64, 0usize);
+    let mut take = |batch: Vec<Output>| {
+        seen += batch.len() as u64;
+        let bytes = batch.iter().map(|o| o.chunk.length as u64).sum();
+        stored += batch.iter().map(|o| o.compressed.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        control.ack(bytes)
+    };
+    for slice in data.chunks(1 << 20) {
+        let mut room = p.feed(slice).expect("feed");
+        while room == Room::Full {
+            room = take(rx.recv().expect("a delivery"));
+        }
+        while let Ok(batch) = rx.try_recv() {
+            take(batch);
+        }
+    }
+    let total = p.finish().expect("finish");
+    while seen < total {
+        take(rx.recv().expect("a delivery"));
+    }
+    stored
+}
+
+pub fn run(args: &Args) -> Vec<Case> {
+    let n = args.bytes();
+    let real = data::real(n);
+    let config = ChunkerConfig::default();
+    let mut cases = Vec::new();
+    metrics::configure(0.0).expect("valid rate");
+    for level in [1, 3] {
+        let c = zstd(level);
+        let sequential = Case::new(
+            format!("sequential/sha256+zstd-{level}/real"),
+            n,
+            median_seconds(args.runs, || {
+                black_box(
+                    pipeline::sequential(&real, &config, Some(HashAlgo::Sha256), Some(&*c))
+                        .expect("compress"),
+                );
+            }),
+        );
+        let concurrent = Case::new(
+            format!("pipeline/sha256+zstd-{level}/real"),
+            n,
+            median_seconds(args.runs, || {
+                black_box(ingest(&real, level));
+            }),
+        )
+        .vs(&sequential);
+        cases.push(sequential);
+        cases.push(concurrent);
+    }
+    let build = if cfg!(chunker_no_metrics) {
+        "no-metrics-build"
+    } else {
+        "metrics-build"
+    };
+    let mut off = None;
+    for (name, rate) in [("off", 0.0), ("sampled-1pct", 0.01), ("always", 1.0)] {
+        if cfg!(chunker_no_metrics) && rate > 0.0 {
+            continue;
+        }
+        metrics::configure(rate).expect("valid rate");
+        let case = Case::new(
+            format!("pipeline/zstd-1/{build}/metrics-{name}"),
+            n,
+            median_seconds(args.runs, || {
+                black_box(ingest(&real, 1));
+            }),
+        );
+        let case = match &off {
+            Some(reference) => case.vs(reference),
+            None => case,
+        };
+        if off.is_none() {
+            off = Some(Case::new(case.name.clone(), case.bytes, case.seconds));
+        }
+        cases.push(case);
+    }
+    metrics::configure(0.0).expect("valid rate");
+    cases
+}
