@@ -26,18 +26,20 @@ defmodule Bench.Pipeline do
     )
 
     IO.puts(
-      "\n| case | median s | MB/s | speed-up vs sequential | peak RSS growth MiB | max sleeper lateness ms |"
+      "\n| case | median s | MB/s | speed-up vs sequential | CPU s per run | peak RSS growth MiB | max sleeper lateness ms |"
     )
 
-    IO.puts("| --- | --- | --- | --- | --- | --- |")
+    IO.puts("| --- | --- | --- | --- | --- | --- | --- |")
 
     results =
       for level <- [1, 3] do
         opts = [compress: :zstd, level: level]
-        seq = median(fn -> {:ok, _} = Chunker.Pipeline.sequential(data, opts) end)
-        {pipe, rss, late} = measure_pipeline(data, opts)
-        row("sequential zstd-#{level}", seq, bytes, nil, nil, nil)
-        row("pipeline zstd-#{level}", pipe, bytes, seq / pipe, rss, late)
+        {seq, seq_cpu} =
+          cpu(fn -> median(fn -> {:ok, _} = Chunker.Pipeline.sequential(data, opts) end) end)
+
+        {{pipe, rss, late}, pipe_cpu} = cpu(fn -> measure_pipeline(data, opts) end)
+        row("sequential zstd-#{level}", seq, bytes, nil, seq_cpu, nil, nil)
+        row("pipeline zstd-#{level}", pipe, bytes, seq / pipe, pipe_cpu, rss, late)
         %{level: level, mbs: bytes / pipe / 1.0e6, speedup: seq / pipe, rss: rss, late: late}
       end
 
@@ -63,12 +65,26 @@ defmodule Bench.Pipeline do
     results
   end
 
-  defp row(name, t, bytes, speedup, rss, late) do
+  defp row(name, t, bytes, speedup, cpu, rss, late) do
     IO.puts(
       "| #{name} | #{f(t, 3)} | #{f(bytes / t / 1.0e6, 1)} | " <>
-        "#{if speedup, do: f(speedup, 2) <> "x", else: "-"} | " <>
+        "#{if speedup, do: f(speedup, 2) <> "x", else: "-"} | #{f(cpu, 3)} | " <>
         "#{if rss, do: f(rss / 1_048_576, 1), else: "-"} | #{if late, do: f(late, 2), else: "-"} |"
     )
+  end
+
+  # The value of `fun` and the process CPU time (all threads: BEAM and the
+  # worker pool) per timed run (warm-up included in neither count).
+  defp cpu(fun) do
+    t0 = cpu_seconds()
+    value = fun.()
+    {value, (cpu_seconds() - t0) / (@runs + 1)}
+  end
+
+  defp cpu_seconds do
+    fields = File.read!("/proc/self/stat") |> String.split(") ") |> List.last() |> String.split()
+    # utime and stime are fields 14 and 15 (11 and 12 after the name), in ticks of 10 ms.
+    (String.to_integer(Enum.at(fields, 11)) + String.to_integer(Enum.at(fields, 12))) / 100
   end
 
   defp median(fun) do
