@@ -34,6 +34,7 @@ defmodule Bench.Pipeline do
     results =
       for level <- [1, 3] do
         opts = [compress: :zstd, level: level]
+
         {seq, seq_cpu} =
           cpu(fn -> median(fn -> {:ok, _} = Chunker.Pipeline.sequential(data, opts) end) end)
 

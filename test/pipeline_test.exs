@@ -38,6 +38,7 @@ defmodule Chunker.PipelineTest do
   end
 
   defp decompress(%{compression: :none, compressed: c}), do: c
+  defp decompress(%{compression: algo, compressed: c}), do: Chunker.Compress.decompress!(c, algo)
 
   defp rss_bytes do
     [_, resident | _] = File.read!("/proc/self/statm") |> String.split()
@@ -62,7 +63,11 @@ defmodule Chunker.PipelineTest do
       for i <- 1..40 do
         data = input(:rand.uniform(60_000) - 1)
         hash = Enum.random([:sha256, :blake3])
-        opts = @small ++ [hash: hash, compress: :none]
+
+        {algo, level} =
+          Enum.random([{:none, nil}, {:zstd, 1}, {:zstd, 3}, {:lz4, 1}, {:xz, 0}, {:bzip2, 1}])
+
+        opts = @small ++ [hash: hash, compress: algo, level: level]
         max = :rand.uniform(20_000)
 
         source =
@@ -80,8 +85,18 @@ defmodule Chunker.PipelineTest do
                "iteration #{i}"
 
         for c <- chunks do
-          assert decompress(c) == binary_part(data, c.offset, c.length)
-          assert c.compression == :none and c.data == nil
+          raw = binary_part(data, c.offset, c.length)
+          assert decompress(c) == raw
+          assert c.compression == algo and c.data == nil
+
+          if algo != :none,
+            do:
+              assert(
+                Chunker.Compress.decompress!(
+                  Chunker.Compress.compress!(raw, algo, level: level),
+                  algo
+                ) == raw
+              )
         end
 
         assert {:ok, sequential} = Pipeline.sequential(data, opts)
@@ -105,6 +120,13 @@ defmodule Chunker.PipelineTest do
         assert Enum.map(chunks, &{&1.offset, &1.length, &1.hash}) == expected
         assert Enum.all?(chunks, &(&1.data == binary_part(data, &1.offset, &1.length)))
       end
+    end
+
+    test "default compression is zstd" do
+      data = input(50_000)
+      chunks = data |> Pipeline.ingest!(@small) |> Enum.to_list()
+      assert Enum.all?(chunks, &(&1.compression == :zstd))
+      assert Enum.map_join(chunks, &Chunker.Compress.decompress!(&1.compressed, :zstd)) == data
     end
 
     test "empty input" do
@@ -206,6 +228,9 @@ defmodule Chunker.PipelineTest do
     test "bad options are {:error, _} at ingest, bad sources raise" do
       assert {:error, {:invalid_options, {:max_size, _}}} = Pipeline.ingest("x", max_size: 3)
       assert {:error, {:invalid_options, {:level, _}}} = Pipeline.ingest("x", level: :high)
+
+      assert {:error, {:invalid_options, {:level, "level 23 is not in 1..22 for zstd"}}} =
+               Pipeline.ingest("x", level: 23)
 
       assert {:error, {:invalid_options, {:known?, _}}} =
                Pipeline.ingest("x", known?: [1], compress: :none)

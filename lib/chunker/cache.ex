@@ -30,6 +30,9 @@ defmodule Chunker.Cache do
   """
   @spec new(keyword()) :: t()
   def new(opts \\ []) do
+    unless Keyword.keyword?(opts),
+      do: raise(ArgumentError, "expected a keyword list, got: #{inspect(opts, limit: 5)}")
+
     entries = Keyword.get(opts, :max_entries, 4096)
     memory = Keyword.get(opts, :max_memory_bytes, 64 * 1_048_576)
 
@@ -43,9 +46,17 @@ defmodule Chunker.Cache do
 
   @doc "The digest of `data` (`:sha256` or `:blake3`) through the cache."
   @spec digest(t(), binary(), :sha256 | :blake3) :: <<_::256>>
-  def digest(%__MODULE__{ref: ref}, data, algo \\ :sha256)
+  def digest(cache, data, algo \\ :sha256)
+
+  def digest(%__MODULE__{ref: ref}, data, algo)
       when is_binary(data) and algo in [:sha256, :blake3],
       do: Chunker.Native.cache_digest(ref, data, algo)
+
+  def digest(cache, data, algo) do
+    raise ArgumentError,
+          "expected a Chunker.Cache, a binary and :sha256 or :blake3, got: " <>
+            Enum.map_join([cache, data, algo], ", ", &inspect(&1, limit: 5))
+  end
 
   @doc "Hit, miss and eviction counters and the current size."
   @spec stats(t()) :: %{
@@ -59,4 +70,7 @@ defmodule Chunker.Cache do
     {hits, misses, evictions, entries, memory} = Chunker.Native.cache_stats(ref)
     %{hits: hits, misses: misses, evictions: evictions, entries: entries, memory_bytes: memory}
   end
+
+  def stats(other),
+    do: raise(ArgumentError, "expected a Chunker.Cache, got: #{inspect(other, limit: 5)}")
 end

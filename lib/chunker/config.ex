@@ -71,7 +71,10 @@ defmodule Chunker.Config do
   """
   @spec load(%{optional(String.t()) => String.t()}, keyword()) ::
           {:ok, t()} | {:error, String.t()}
-  def load(env, app_env) do
+  def load(env, app_env) when is_map(env) and is_list(app_env) do
+    unless Keyword.keyword?(app_env),
+      do: raise(ArgumentError, "expected a keyword list, got: #{inspect(app_env, limit: 5)}")
+
     with {:ok, preset} <- profile(env, app_env) do
       Enum.reduce_while(@settings, {:ok, preset}, fn {key, var, kind}, {:ok, acc} ->
         case value(env, app_env, key, var, kind) do
@@ -83,6 +86,11 @@ defmodule Chunker.Config do
     end
   end
 
+  def load(env, app_env) do
+    raise ArgumentError,
+          "expected a map and a keyword list, got: #{inspect(env, limit: 5)}, #{inspect(app_env, limit: 5)}"
+  end
+
   @doc "Loads from `System.get_env/0` and the application environment; raises `ArgumentError` on invalid values."
   @spec load!() :: t()
   def load! do
@@ -92,9 +100,32 @@ defmodule Chunker.Config do
     end
   end
 
-  @doc "Stores the settings for `get/0`."
+  @doc """
+  Stores validated settings (a map like `get/0` returns) for `get/0`.
+
+      iex> Chunker.Config.put(%{profile: :nar})
+      ** (ArgumentError) expected the settings map of Chunker.Config.load/2, got: %{profile: :nar}
+  """
   @spec put(t()) :: :ok
-  def put(config), do: :persistent_term.put(__MODULE__, config)
+  def put(config) do
+    {:ok, defaults} = load(%{}, [])
+
+    valid? =
+      is_map(config) and Map.keys(config) |> Enum.sort() == Map.keys(defaults) |> Enum.sort() and
+        Enum.all?(@settings, fn {key, _, kind} ->
+          value = Map.fetch!(config, key)
+          not is_binary(value) and match?({:ok, _}, parse(kind, value, ""))
+        end) and config.profile in [:nar, :small_files, :throughput]
+
+    unless valid?,
+      do:
+        raise(
+          ArgumentError,
+          "expected the settings map of Chunker.Config.load/2, got: #{inspect(config, limit: 5)}"
+        )
+
+    :persistent_term.put(__MODULE__, config)
+  end
 
   @doc """
   The current settings (loaded at application start; defaults if the

@@ -86,6 +86,9 @@ defmodule Chunker.Metrics do
   @spec set_sample_rate(number()) :: :ok | {:error, String.t()}
   def set_sample_rate(rate) when is_number(rate), do: Native.metrics_configure(rate / 1)
 
+  def set_sample_rate(rate),
+    do: raise(ArgumentError, "expected a number in 0.0..1.0, got: #{inspect(rate, limit: 5)}")
+
   @doc "Zeroes every counter and histogram."
   @spec reset() :: :ok
   def reset, do: Native.metrics_reset()

@@ -79,16 +79,30 @@ defmodule Chunker.Pipeline do
       %{offset: 0, length: 3, compressed: "abc"}
   """
   @spec sequential(binary(), keyword()) :: {:ok, [Chunk.t()]} | {:error, term()}
-  def sequential(data, opts \\ []) when is_binary(data) do
+  def sequential(data, opts \\ [])
+
+  def sequential(data, opts) when is_binary(data) do
     with {:ok, spec} <- ingest_spec(opts),
          {:ok, tuples} <- Native.pipeline_sequential(data, spec.sizes, spec.hash, spec.compress) do
       {:ok, Enum.map(tuples, &to_chunk(&1, spec.compression))}
     end
   end
 
+  def sequential(data, _opts),
+    do: raise(ArgumentError, "expected a binary, got: #{inspect(data, limit: 5)}")
+
   # --- options ---------------------------------------------------------------
 
   defp ingest_spec(opts) when is_list(opts) do
+    if Keyword.keyword?(opts),
+      do: ingest_spec_keyword(opts),
+      else: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
+  end
+
+  defp ingest_spec(opts),
+    do: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
+
+  defp ingest_spec_keyword(opts) do
     config = Config.get()
     {pipeline_opts, chunk_opts} = Keyword.split(opts, @pipeline_keys)
 
@@ -116,9 +130,6 @@ defmodule Chunker.Pipeline do
        }}
     end
   end
-
-  defp ingest_spec(opts),
-    do: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
 
   # Ranges are the Rust core's.
   defp check_ranges({sizes, hash, _}), do: Native.pipeline_check(sizes, hash, :none)
@@ -173,7 +184,8 @@ defmodule Chunker.Pipeline do
   defp check_source!({:file, path}) when is_binary(path) or is_list(path), do: :ok
 
   defp check_source!(source) do
-    if Enumerable.impl_for(source) != nil and not is_tuple(source) do
+    if Enumerable.impl_for(source) != nil and not is_tuple(source) and
+         not (is_list(source) and List.improper?(source)) do
       :ok
     else
       raise ArgumentError,
@@ -421,13 +433,11 @@ defmodule Chunker.Pipeline do
   """
   @spec chunk_batch([binary()], keyword()) ::
           {:ok, [{:ok, [Chunk.t()]} | {:error, term()}]} | {:error, term()}
-  def chunk_batch(binaries, opts \\ []) when is_list(binaries) do
-    Enum.each(binaries, fn
-      b when is_binary(b) -> :ok
-      other -> raise ArgumentError, "expected binaries, got: #{inspect(other, limit: 5)}"
-    end)
+  def chunk_batch(binaries, opts \\ [])
 
-    {progress, opts} = Keyword.pop(opts, :progress)
+  def chunk_batch(binaries, opts) when is_list(binaries) do
+    check_list!(binaries, &is_binary/1, "a list of binaries")
+    {progress, opts} = pop_progress!(opts)
 
     with {:ok, {sizes, hash, payloads} = chunking} <- Options.chunking(opts),
          :ok <- check_ranges(chunking) do
@@ -449,6 +459,9 @@ defmodule Chunker.Pipeline do
     end
   end
 
+  def chunk_batch(binaries, _opts),
+    do: raise(ArgumentError, "expected a list of binaries, got: #{inspect(binaries, limit: 5)}")
+
   @doc "Like `chunk_batch/2` but returns the results or raises `Chunker.Error`."
   @spec chunk_batch!([binary()], keyword()) :: [{:ok, [Chunk.t()]} | {:error, term()}]
   def chunk_batch!(binaries, opts \\ []), do: bang(chunk_batch(binaries, opts))
@@ -463,9 +476,12 @@ defmodule Chunker.Pipeline do
   """
   @spec batch_chunk_files([Path.t()], keyword()) ::
           {:ok, [{:ok, [Chunk.t()]} | {:error, term()}]} | {:error, term()}
-  def batch_chunk_files(paths, opts \\ []) when is_list(paths) do
+  def batch_chunk_files(paths, opts \\ [])
+
+  def batch_chunk_files(paths, opts) when is_list(paths) do
+    check_list!(paths, &(is_binary(&1) or is_list(&1)), "a list of paths")
     paths = Enum.map(paths, &path_string/1)
-    {progress, opts} = Keyword.pop(opts, :progress)
+    {progress, opts} = pop_progress!(opts)
 
     with {:ok, {sizes, hash, false} = chunking} <- file_options(opts),
          :ok <- check_ranges(chunking) do
@@ -490,9 +506,39 @@ defmodule Chunker.Pipeline do
     end
   end
 
+  def batch_chunk_files(paths, _opts),
+    do: raise(ArgumentError, "expected a list of paths, got: #{inspect(paths, limit: 5)}")
+
   @doc "Like `batch_chunk_files/2` but returns the results or raises `Chunker.Error`."
   @spec batch_chunk_files!([Path.t()], keyword()) :: [{:ok, [Chunk.t()]} | {:error, term()}]
   def batch_chunk_files!(paths, opts \\ []), do: bang(batch_chunk_files(paths, opts))
+
+  defp check_list!(list, valid?, what) do
+    unless not List.improper?(list) and Enum.all?(list, valid?),
+      do: raise(ArgumentError, "expected #{what}, got: #{inspect(list, limit: 5)}")
+  end
+
+  # `:progress` out of the options; the rest is checked by `Options.chunking/1`.
+  defp pop_progress!(opts) do
+    unless Keyword.keyword?(opts),
+      do:
+        raise(
+          ArgumentError,
+          "expected a keyword list of options, got: #{inspect(opts, limit: 5)}"
+        )
+
+    case Keyword.pop(opts, :progress) do
+      {nil, _} = ok ->
+        ok
+
+      {fun, _} = ok when is_function(fun, 2) ->
+        ok
+
+      {other, _} ->
+        raise ArgumentError,
+              ":progress must be a 2-arity function, got: #{inspect(other, limit: 5)}"
+    end
+  end
 
   # One dirty call handles at most this many bytes (about 20-50 ms of work)
   # or this many items, so long batches report progress and never hold a

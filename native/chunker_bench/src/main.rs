@@ -9,6 +9,7 @@ mod data;
 mod harness;
 mod hash;
 mod nix;
+mod pipeline;
 
 use harness::{Args, Case};
 
@@ -16,7 +17,12 @@ use harness::{Args, Case};
 type Group = (&'static str, fn(&Args) -> Vec<Case>);
 
 /// Every group; `--only NAME` runs one.
-const GROUPS: &[Group] = &[("cdc", cdc::run), ("hash", hash::run), ("nix", nix::run)];
+const GROUPS: &[Group] = &[
+    ("cdc", cdc::run),
+    ("hash", hash::run),
+    ("nix", nix::run),
+    ("pipeline", pipeline::run),
+];
 
 fn main() {
     let args = Args::parse();

@@ -39,24 +39,27 @@ fn ingest(data: &[u8], level: i32) -> usize {
     let mut p = Pipeline::new(options, ChannelSink(Mutex::new(tx)));
     let control = p.control().clone();
     let (mut seen, mut stored) = (0u64, 0usize);
-    let mut take = |batch: Vec<Output>| {
-        seen += batch.len() as u64;
+    let mut take = |batch: Vec<Output>, seen: &mut u64| {
+        *seen += batch.len() as u64;
         let bytes = batch.iter().map(|o| o.chunk.length as u64).sum();
-        stored += batch.iter().map(|o| o.compressed.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        stored += batch
+            .iter()
+            .map(|o| o.compressed.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
         control.ack(bytes)
     };
     for slice in data.chunks(1 << 20) {
         let mut room = p.feed(slice).expect("feed");
         while room == Room::Full {
-            room = take(rx.recv().expect("a delivery"));
+            room = take(rx.recv().expect("a delivery"), &mut seen);
         }
         while let Ok(batch) = rx.try_recv() {
-            take(batch);
+            take(batch, &mut seen);
         }
     }
     let total = p.finish().expect("finish");
     while seen < total {
-        take(rx.recv().expect("a delivery"));
+        take(rx.recv().expect("a delivery"), &mut seen);
     }
     stored
 }

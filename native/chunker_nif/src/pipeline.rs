@@ -9,6 +9,7 @@
 use crate::errors;
 use chunker_core::cache::HashCache;
 use chunker_core::cdc::{ChunkerConfig, Error};
+use chunker_core::compress;
 use chunker_core::digest::HashAlgo;
 use chunker_core::metrics;
 use chunker_core::pipeline::{
@@ -33,6 +34,7 @@ mod atoms {
         min_size,
         hash,
         compress,
+        level,
         known,
         chunk,
         sha256,
@@ -82,7 +84,8 @@ fn decode_chunking<'a>(
     Ok((config, algo))
 }
 
-/// The compression stage for `spec`: `:none` or `{algo_name, level}`.
+/// The compression stage for `spec`: `:none` or `{algo_name, level | nil}`
+/// (`chunker_core::compress`).
 fn decode_compressor<'a>(
     env: Env<'a>,
     spec: Term<'a>,
@@ -90,7 +93,19 @@ fn decode_compressor<'a>(
     if spec == atoms::none().encode(env) {
         return Ok(None);
     }
-    Err(invalid(env, atoms::compress(), "unsupported compression"))
+    let (name, level): (String, Option<i32>) = spec
+        .decode()
+        .map_err(|_| invalid(env, atoms::compress(), "must be :none or {name, level}"))?;
+    let algo = compress::Algo::from_name(&name)
+        .ok_or_else(|| invalid(env, atoms::compress(), "unknown algorithm"))?;
+    let level = algo
+        .check_level(level.unwrap_or_else(|| algo.default_level()))
+        .map_err(|e| invalid(env, atoms::level(), &e.to_string()))?;
+    Ok(Some(Arc::new(move |data: &[u8], out: &mut Vec<u8>| {
+        compress::compress_into(data, algo, level, out)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })))
 }
 
 /// `:none`, `:ask` or `{:set, [digest]}`.
