@@ -44,6 +44,34 @@ defmodule Chunker.NixTest do
     end
   end
 
+  test "base32 strings Nix rejects we reject, and the ones it accepts decode the same" do
+    :rand.seed(:exsss, {3, 2, 1})
+    alphabet = ~c"0123456789abcdfghijklmnpqrsvwxyz"
+
+    for _ <- 1..40 do
+      algo = Enum.random([:md5, :sha256, :sha512])
+      s = Nix.base32_encode(:rand.bytes(@sizes[algo]))
+      # Mostly a random first character (leftover bits), sometimes a bad one.
+      c = Enum.random(alphabet ++ ~c"eotu")
+
+      candidate =
+        if :rand.uniform(4) == 1, do: s, else: <<c>> <> binary_part(s, 1, byte_size(s) - 1)
+
+      {out, rc} =
+        System.cmd("nix-hash", ["--type", to_string(algo), "--to-base16", candidate],
+          stderr_to_stdout: true
+        )
+
+      case Nix.parse_hash(candidate, algo) do
+        {:ok, {^algo, digest}} ->
+          assert {rc, String.trim(out)} == {0, Base.encode16(digest, case: :lower)}
+
+        {:error, {:invalid_hash, _}} ->
+          assert rc != 0, "Nix accepted #{candidate}: #{out}"
+      end
+    end
+  end
+
   test "SRI and base64 forms equal `nix hash to-sri/to-base64`, and every form parses" do
     :rand.seed(:exsss, {4, 5, 6})
 

@@ -285,4 +285,13 @@ mod tests {
         assert_eq!(SecretKey::generate("").err(), Some(Error::EmptyName));
         assert_eq!(SecretKey::generate("a:b").err(), Some(Error::InvalidName));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_arbitrary_strings_never_panics(s in "[A-Za-z0-9+/=: -]{0,120}") {
+            let _ = SecretKey::parse(&s);
+            let _ = PublicKey::parse(&s);
+            let _ = Signature::parse(&s);
+        }
+    }
 }

@@ -362,4 +362,32 @@ Sig: cache.nixos.org-1:uP5KU8MCmyRnKGlN5oEv6xWJBI5EO/Pf5aFztZuLSz8BpCcZ1fdBnJkVX
         assert_eq!(n.extra, vec![("X-Custom".into(), "yes".into())]);
         assert_eq!(n.serialize().unwrap(), unknown);
     }
+
+    proptest::proptest! {
+        /// Any single-byte edit of a valid narinfo parses or gives an error
+        /// on a line that exists; whatever parses serializes and re-parses
+        /// to the same value.
+        #[test]
+        fn edits_never_panic(pos in 0usize..600, byte in proptest::prelude::any::<u8>(), op in 0u8..3) {
+            let mut text = HELLO.as_bytes().to_vec();
+            let pos = pos % text.len();
+            match op {
+                0 => text[pos] = byte,
+                1 => { text.remove(pos); }
+                _ => text.insert(pos, byte),
+            }
+            match Narinfo::parse(&text) {
+                Ok(n) => {
+                    let s = n.serialize().unwrap();
+                    proptest::prop_assert_eq!(Narinfo::parse(s.as_bytes()).unwrap(), n);
+                }
+                Err(e) => proptest::prop_assert!(e.line <= HELLO.lines().count() + 1),
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "[A-Za-z:/ 0-9\n-]{0,300}") {
+            let _ = Narinfo::parse(text.as_bytes());
+        }
+    }
 }
