@@ -53,6 +53,34 @@ pub fn run(args: &Args) -> Vec<Case> {
         }),
     );
 
+    // Where multi-threaded BLAKE3 starts to pay (BLAKE3_PARALLEL_MIN).
+    let mut sweep = Vec::new();
+    for kib in [128usize, 256, 512, 1024, 4096] {
+        let input = &bytes[..(kib << 10).min(n)];
+        let runs = args.runs * 20;
+        let single = Case::new(
+            format!("blake3/{kib}KiB/1-thread"),
+            input.len(),
+            median_seconds(runs, || {
+                black_box(blake3::hash(black_box(input)));
+            }),
+        );
+        let multi = Case::new(
+            format!("blake3/{kib}KiB/rayon"),
+            input.len(),
+            median_seconds(runs, || {
+                black_box(
+                    blake3::Hasher::new()
+                        .update_rayon(black_box(input))
+                        .finalize(),
+                );
+            }),
+        )
+        .vs(&single);
+        sweep.push(single);
+        sweep.push(multi);
+    }
+
     const ITERS: usize = 1_000_000;
     let digest = HashAlgo::Sha256.digest(b"chunker");
     let mut out = [0u8; 52];
@@ -86,5 +114,7 @@ pub fn run(args: &Args) -> Vec<Case> {
             }
         }),
     );
-    vec![memcpy, sha, sha_1mib, b3, b3_mt, enc, dec, parse]
+    let mut cases = vec![memcpy, sha, sha_1mib, b3, b3_mt, enc, dec, parse];
+    cases.extend(sweep);
+    cases
 }
