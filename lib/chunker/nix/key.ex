@@ -129,6 +129,13 @@ defmodule Chunker.Nix.Key do
   @spec public_key(Secret.t()) :: Public.t()
   def public_key(%Secret{public: public}), do: public
 
+  def public_key(other),
+    do:
+      raise(
+        ArgumentError,
+        "expected a %Chunker.Nix.Key.Secret{}, got: #{inspect(other, limit: 5)}"
+      )
+
   @doc """
   Signs a fingerprint (any binary), returning the signature `name:base64`;
   or signs a `Chunker.Nix.Narinfo`, returning it with the signature added
@@ -165,6 +172,12 @@ defmodule Chunker.Nix.Key do
   @spec verify(binary() | Narinfo.t(), String.t() | [String.t()] | [Public.t() | String.t()]) ::
           boolean()
   def verify(%Narinfo{} = narinfo, trusted), do: Narinfo.verify(narinfo, trusted)
+
+  def verify(other, _trusted) do
+    raise ArgumentError,
+          "expected a %Chunker.Nix.Narinfo{} (or use verify/3 with a message), got: " <>
+            inspect(other, limit: 5)
+  end
 
   @spec verify(binary(), String.t() | [String.t()], [Public.t() | String.t()]) :: boolean()
   def verify(message, signatures, trusted) when is_binary(message) do

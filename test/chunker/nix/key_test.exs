@@ -171,6 +171,8 @@ defmodule Chunker.Nix.KeyTest do
     end
 
     assert_raise ArgumentError, fn -> Key.generate(:name) end
+    assert_raise ArgumentError, fn -> Key.public_key("k:secret") end
+    assert_raise ArgumentError, fn -> Key.verify("message", []) end
     assert_raise ArgumentError, fn -> Key.sign(:msg, Key.generate!("k")) end
     assert_raise ArgumentError, fn -> Key.sign("msg", "k:secret") end
     assert_raise ArgumentError, fn -> Key.verify("m", "k:sig", [:nope]) end
