@@ -1,6 +1,7 @@
 //! Differential tests: every entry point gives exactly the cut points of the
 //! `fastcdc` crate's `v2020::FastCDC` (the oracle).
 
+use chunker_core::cdc::engines::Engine;
 use chunker_core::cdc::{
     chunk_digests, chunk_parallel, chunk_reader, engines, Chunk, ChunkerConfig, HashingStream,
     StreamChunker,
@@ -67,6 +68,27 @@ fn runs_data(seed: u64, len: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Forces a scan engine while alive. Tests forcing engines take a lock so
+/// they do not switch each other's engine mid-check (other tests may run on
+/// a forced engine meanwhile: every engine gives the same cuts).
+struct Forced(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+impl Forced {
+    fn new(engine: Engine) -> Self {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        Engine::force(Some(engine));
+        assert_eq!(Engine::current(), engine);
+        Forced(guard)
+    }
+}
+
+impl Drop for Forced {
+    fn drop(&mut self) {
+        Engine::force(None);
+    }
 }
 
 /// Even value in `lo..=hi`.
@@ -184,8 +206,9 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Every engine (lanes, plain serial scan, run skipping, parallel with
-    /// any number of segments) gives the crate's cuts.
+    /// Every engine (each scan level this CPU has, forced in turn; run
+    /// skipping; parallel with any number of segments; streaming) gives the
+    /// crate's cuts.
     #[test]
     fn every_engine_matches_fastcdc(seed: u64, len in 0usize..800_000, runs: bool) {
         let mut rng = SmallRng::seed_from_u64(seed);
@@ -193,11 +216,16 @@ proptest! {
         let input = if runs { runs_data(seed, len) } else { data(seed, len) };
         let config = ChunkerConfig::new(min, avg, max, norm).unwrap();
         let expected = oracle(&input, min, avg, max, norm);
-        prop_assert_eq!(&config.chunks(&input).collect::<Vec<_>>(), &expected);
         prop_assert_eq!(&engines::serial(&config, &input), &expected);
-        prop_assert_eq!(&engines::run_skipping(&config, &input), &expected);
-        let segments = rng.gen_range(2..=12);
-        prop_assert_eq!(&chunk_parallel(&config, &input, segments), &expected);
+        for engine in Engine::available() {
+            let _forced = Forced::new(engine);
+            prop_assert_eq!(&config.chunks(&input).collect::<Vec<_>>(), &expected, "{:?}", engine);
+            prop_assert_eq!(&engines::run_skipping(&config, &input), &expected, "{:?}", engine);
+            let segments = rng.gen_range(2..=12);
+            prop_assert_eq!(&chunk_parallel(&config, &input, segments), &expected, "{:?}", engine);
+            let max_feed = [1, 100, 4096, 100_000][rng.gen_range(0..4)];
+            prop_assert_eq!(&stream_cuts(config, &input, &mut rng, max_feed), &expected, "{:?}", engine);
+        }
     }
 
     /// Streaming with random splits, 1-byte feeds mixed in.

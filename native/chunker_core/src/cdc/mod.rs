@@ -52,6 +52,7 @@ impl Chunk {
 /// The internal scan variants, for the differential tests and benchmarks.
 #[doc(hidden)]
 pub mod engines {
+    pub use super::scan::Engine;
     use super::{scan, Chunk, ChunkerConfig};
 
     fn walk(data: &[u8], cut: impl Fn(&[u8]) -> usize) -> Vec<Chunk> {

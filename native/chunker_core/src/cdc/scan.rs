@@ -25,6 +25,8 @@
 //! are finished first).
 
 use super::ChunkerConfig;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 include!(concat!(env!("OUT_DIR"), "/gear.rs"));
 
@@ -86,8 +88,65 @@ pub(crate) fn scan_serial(
     None
 }
 
+/// The scan implementations; all give the same cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// One hash chain, two bytes per step ([`scan_serial`]).
+    Serial = 1,
+    /// [`LANES`] interleaved scalar chains (portable; the fallback).
+    Lanes = 2,
+    /// 8 chains in one AVX-512 register, gear values gathered (x86_64 with
+    /// AVX-512F, detected at run time).
+    Avx512 = 3,
+}
+
+impl Engine {
+    /// Every engine this CPU can run, slowest first.
+    pub fn available() -> Vec<Engine> {
+        let mut all = vec![Engine::Serial, Engine::Lanes];
+        if avx512_available() {
+            all.push(Engine::Avx512);
+        }
+        all
+    }
+
+    /// The engine [`scan`] uses: the forced one if any, else the fastest.
+    pub fn current() -> Engine {
+        match FORCED.load(Ordering::Relaxed) {
+            1 => Engine::Serial,
+            2 => Engine::Lanes,
+            3 => Engine::Avx512,
+            _ if avx512_available() => Engine::Avx512,
+            _ => Engine::Lanes,
+        }
+    }
+
+    /// Forces an engine process-wide (`None`: back to the fastest). For
+    /// tests and benchmarks; an engine the CPU lacks is ignored.
+    pub fn force(engine: Option<Engine>) {
+        let value = match engine {
+            Some(Engine::Avx512) if !avx512_available() => 0,
+            Some(e) => e as u8,
+            None => 0,
+        };
+        FORCED.store(value, Ordering::Relaxed);
+    }
+}
+
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static DETECTED: OnceLock<bool> = OnceLock::new();
+        *DETECTED.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Like [`scan_serial`] (same result; `hash` is exact modulo 2^48 afterwards),
-/// with [`LANES`] interleaved hash chains of up to `lane` bytes per block.
+/// with the fastest available [`Engine`]; `lane` is the lane length.
 #[inline]
 pub(crate) fn scan(
     data: &[u8],
@@ -98,6 +157,22 @@ pub(crate) fn scan(
     lane: usize,
 ) -> Option<usize> {
     debug_assert!(mask >> HASH_BITS == 0);
+    match Engine::current() {
+        Engine::Serial => scan_serial(data, from, to, mask, hash),
+        Engine::Lanes => scan_lanes(data, from, to, mask, hash, lane),
+        Engine::Avx512 => scan_avx512(data, from, to, mask, hash, lane),
+    }
+}
+
+#[inline]
+fn scan_lanes(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    mask: u64,
+    hash: &mut u64,
+    lane: usize,
+) -> Option<usize> {
     let mut pos = from;
     let data = &data[..to];
     while to - pos >= LANES * MIN_LANE {
@@ -108,6 +183,129 @@ pub(crate) fn scan(
         pos += LANES * s;
     }
     scan_serial(data, pos, to, mask, hash)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn scan_avx512(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    mask: u64,
+    hash: &mut u64,
+    lane: usize,
+) -> Option<usize> {
+    scan_lanes(data, from, to, mask, hash, lane)
+}
+
+/// The first 48 positions go serially (their history may lie before `data`,
+/// in the carried hash); after that every lane warms up from `data` itself.
+#[cfg(target_arch = "x86_64")]
+fn scan_avx512(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    mask: u64,
+    hash: &mut u64,
+    lane: usize,
+) -> Option<usize> {
+    const HISTORY: usize = avx512::WARM;
+    if to - from < avx512::LANES * MIN_LANE + HISTORY {
+        return scan_lanes(data, from, to, mask, hash, lane);
+    }
+    let head = from + HISTORY;
+    if let Some(hit) = scan_serial(data, from, head, mask, hash) {
+        return Some(hit);
+    }
+    let data = &data[..to];
+    // SAFETY: AVX-512F was detected (`Engine::current` only picks `Avx512`
+    // when it is), and `head >= HISTORY` as `blocks` requires.
+    let (hit, pos) = unsafe { avx512::blocks(data, head, mask, lane, hash) };
+    match hit {
+        Some(hit) => Some(hit),
+        None => scan_lanes(data, pos, to, mask, hash, lane),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{scan_serial, GEAR, MIN_LANE};
+    use std::arch::x86_64::*;
+
+    pub(super) const LANES: usize = 8;
+    /// Warm-up steps per lane (>= 47, a multiple of 8).
+    pub(super) const WARM: usize = 48;
+
+    /// Scans from `pos` in blocks of 8 lanes while at least `8 * MIN_LANE`
+    /// bytes remain before `data.len()`. Returns the first hit, or none and
+    /// the position reached, with `hash` the exact (mod 2^48) hash there.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `pos >= WARM`, and the bytes before
+    /// `pos` must all be hashed ones (after the reset).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn blocks(
+        data: &[u8],
+        mut pos: usize,
+        mask: u64,
+        lane: usize,
+        hash: &mut u64,
+    ) -> (Option<usize>, usize) {
+        let to = data.len();
+        let m = _mm512_set1_epi64(mask as i64);
+        let bytemask = _mm512_set1_epi64(0xff);
+        let gear = GEAR.as_ptr() as *const i64;
+        while to - pos >= LANES * MIN_LANE {
+            let s = (lane.max(MIN_LANE).min((to - pos) / LANES)) & !7;
+            // Lane k tests pos + k*s .. pos + (k+1)*s, after hashing the
+            // WARM bytes before it; `q[k]` is where its hashing starts.
+            let q: [usize; LANES] = std::array::from_fn(|k| pos + k * s - WARM);
+            let mut h = _mm512_setzero_si512();
+            let groups = (WARM + s) / 8;
+            for g in 0..groups {
+                let words: [u64; LANES] = std::array::from_fn(|k| {
+                    let at = q[k] + 8 * g;
+                    u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+                });
+                let w = _mm512_loadu_si512(words.as_ptr() as *const _);
+                let before = h;
+                let mut hits: u8 = 0;
+                for j in 0..8 {
+                    let shift = _mm512_set1_epi64(8 * j);
+                    let idx = _mm512_and_si512(_mm512_srlv_epi64(w, shift), bytemask);
+                    // SAFETY: every index is a byte (0..=255), GEAR has 256
+                    // entries of 8 bytes.
+                    let g = _mm512_i64gather_epi64::<8>(idx, gear);
+                    h = _mm512_add_epi64(_mm512_add_epi64(h, h), g);
+                    hits |= _mm512_testn_epi64_mask(h, m);
+                }
+                if hits != 0 && 8 * g >= WARM {
+                    let mut at_start = [0u64; LANES];
+                    let mut at_end = [0u64; LANES];
+                    _mm512_storeu_si512(at_start.as_mut_ptr() as *mut _, before);
+                    _mm512_storeu_si512(at_end.as_mut_ptr() as *mut _, h);
+                    let first = hits.trailing_zeros() as usize;
+                    // Lanes before the first hitting one still have their
+                    // later groups to test, and those come first.
+                    for k in 0..first {
+                        let from = q[k] + 8 * (g + 1);
+                        let end = q[k] + WARM + s;
+                        if let Some(i) = scan_serial(data, from, end, mask, &mut at_end[k]) {
+                            return (Some(i), pos);
+                        }
+                    }
+                    let from = q[first] + 8 * g;
+                    let hit = scan_serial(data, from, from + 8, mask, &mut at_start[first]);
+                    debug_assert!(hit.is_some());
+                    return (hit, pos);
+                }
+            }
+            let mut last = [0u64; LANES];
+            _mm512_storeu_si512(last.as_mut_ptr() as *mut _, h);
+            *hash = last[LANES - 1];
+            pos += LANES * s;
+        }
+        (None, pos)
+    }
 }
 
 /// Warm-up hash of the `WARM_UP` bytes before `p` (exact for positions >= p).
