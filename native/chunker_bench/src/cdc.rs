@@ -8,7 +8,7 @@
 
 use crate::data;
 use crate::harness::{median_seconds, Args, Case};
-use chunker_core::cdc::{self, ChunkerConfig, StreamChunker};
+use chunker_core::cdc::{self, engines::Engine, ChunkerConfig, StreamChunker};
 use chunker_core::digest::HashAlgo;
 use sha2::Digest as _;
 use std::hint::black_box;
@@ -54,6 +54,21 @@ pub fn run(args: &Args) -> Vec<Case> {
                 }),
             )
             .vs(&reference);
+            if matches!(*set, "random" | "real") {
+                for engine in Engine::available() {
+                    Engine::force(Some(engine));
+                    let case = Case::new(
+                        format!("chunker_{engine:?}/{set}/{label}").to_lowercase(),
+                        n,
+                        median_seconds(args.runs, || {
+                            black_box(config.chunks(bytes).count());
+                        }),
+                    )
+                    .vs(&reference);
+                    Engine::force(None);
+                    cases.push(case);
+                }
+            }
             let parallel = Case::new(
                 format!("chunker_parallel{threads}t/{set}/{label}"),
                 n,

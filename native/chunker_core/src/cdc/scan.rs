@@ -232,8 +232,47 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     pub(super) const LANES: usize = 8;
-    /// Warm-up steps per lane (>= 47, a multiple of 8).
-    pub(super) const WARM: usize = 48;
+    /// Warm-up bytes per lane (>= 47): one batch of 8 steps x 8 bytes.
+    pub(super) const WARM: usize = 64;
+    /// Bytes per lane and batch (one 64-byte row per lane, transposed).
+    const BATCH: usize = 64;
+
+    /// 8x8 transpose of u64s: `rows[k]` holds lane k's next 64 bytes; the
+    /// result's `g`th vector holds every lane's `g`th 8 bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose(r: [__m512i; 8]) -> [__m512i; 8] {
+        let a = [
+            _mm512_unpacklo_epi64(r[0], r[1]),
+            _mm512_unpackhi_epi64(r[0], r[1]),
+            _mm512_unpacklo_epi64(r[2], r[3]),
+            _mm512_unpackhi_epi64(r[2], r[3]),
+            _mm512_unpacklo_epi64(r[4], r[5]),
+            _mm512_unpackhi_epi64(r[4], r[5]),
+            _mm512_unpacklo_epi64(r[6], r[7]),
+            _mm512_unpackhi_epi64(r[6], r[7]),
+        ];
+        let b = [
+            _mm512_shuffle_i64x2::<0x88>(a[0], a[2]),
+            _mm512_shuffle_i64x2::<0xDD>(a[0], a[2]),
+            _mm512_shuffle_i64x2::<0x88>(a[1], a[3]),
+            _mm512_shuffle_i64x2::<0xDD>(a[1], a[3]),
+            _mm512_shuffle_i64x2::<0x88>(a[4], a[6]),
+            _mm512_shuffle_i64x2::<0xDD>(a[4], a[6]),
+            _mm512_shuffle_i64x2::<0x88>(a[5], a[7]),
+            _mm512_shuffle_i64x2::<0xDD>(a[5], a[7]),
+        ];
+        [
+            _mm512_shuffle_i64x2::<0x88>(b[0], b[4]),
+            _mm512_shuffle_i64x2::<0x88>(b[2], b[6]),
+            _mm512_shuffle_i64x2::<0x88>(b[1], b[5]),
+            _mm512_shuffle_i64x2::<0x88>(b[3], b[7]),
+            _mm512_shuffle_i64x2::<0xDD>(b[0], b[4]),
+            _mm512_shuffle_i64x2::<0xDD>(b[2], b[6]),
+            _mm512_shuffle_i64x2::<0xDD>(b[1], b[5]),
+            _mm512_shuffle_i64x2::<0xDD>(b[3], b[7]),
+        ]
+    }
 
     /// Scans from `pos` in blocks of 8 lanes while at least `8 * MIN_LANE`
     /// bytes remain before `data.len()`. Returns the first hit, or none and
@@ -255,52 +294,61 @@ mod avx512 {
         let bytemask = _mm512_set1_epi64(0xff);
         let gear = GEAR.as_ptr() as *const i64;
         while to - pos >= LANES * MIN_LANE {
-            let s = (lane.max(MIN_LANE).min((to - pos) / LANES)) & !7;
+            let s = lane.max(MIN_LANE).min((to - pos) / LANES) / BATCH * BATCH;
             // Lane k tests pos + k*s .. pos + (k+1)*s, after hashing the
             // WARM bytes before it; `q[k]` is where its hashing starts.
             let q: [usize; LANES] = std::array::from_fn(|k| pos + k * s - WARM);
+            assert!(q[0] + WARM <= pos && q[LANES - 1] + WARM + s <= to);
             let mut h = _mm512_setzero_si512();
-            let groups = (WARM + s) / 8;
-            for g in 0..groups {
-                let words: [u64; LANES] = std::array::from_fn(|k| {
-                    let at = q[k] + 8 * g;
-                    u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+            // Lowest lane with a hit so far, the batch of its first hit and
+            // the hashes before that batch. Lanes above it need no testing
+            // any more, lanes below it go on (their bytes come first).
+            let mut best: Option<(usize, usize, __m512i)> = None;
+            let mut watch: u8 = 0xff;
+            for batch in 0..(WARM + s) / BATCH {
+                let off = batch * BATCH;
+                // SAFETY: q[k] + off + 64 <= q[k] + WARM + s <= to (asserted
+                // above, the batches cover exactly WARM + s bytes), so each
+                // 64-byte unaligned load is inside `data`.
+                let rows: [__m512i; LANES] = std::array::from_fn(|k| unsafe {
+                    _mm512_loadu_si512(data.as_ptr().add(q[k] + off) as *const _)
                 });
-                let w = _mm512_loadu_si512(words.as_ptr() as *const _);
+                let words = transpose(rows);
                 let before = h;
                 let mut hits: u8 = 0;
-                for j in 0..8 {
-                    let shift = _mm512_set1_epi64(8 * j);
-                    let idx = _mm512_and_si512(_mm512_srlv_epi64(w, shift), bytemask);
-                    // SAFETY: every index is a byte (0..=255), GEAR has 256
-                    // entries of 8 bytes.
-                    let g = _mm512_i64gather_epi64::<8>(idx, gear);
-                    h = _mm512_add_epi64(_mm512_add_epi64(h, h), g);
-                    hits |= _mm512_testn_epi64_mask(h, m);
-                }
-                if hits != 0 && 8 * g >= WARM {
-                    let mut at_start = [0u64; LANES];
-                    let mut at_end = [0u64; LANES];
-                    _mm512_storeu_si512(at_start.as_mut_ptr() as *mut _, before);
-                    _mm512_storeu_si512(at_end.as_mut_ptr() as *mut _, h);
-                    let first = hits.trailing_zeros() as usize;
-                    // Lanes before the first hitting one still have their
-                    // later groups to test, and those come first.
-                    for k in 0..first {
-                        let from = q[k] + 8 * (g + 1);
-                        let end = q[k] + WARM + s;
-                        if let Some(i) = scan_serial(data, from, end, mask, &mut at_end[k]) {
-                            return (Some(i), pos);
-                        }
+                for w in words {
+                    for j in 0..8 {
+                        let shift = _mm512_set1_epi64(8 * j);
+                        let idx = _mm512_and_si512(_mm512_srlv_epi64(w, shift), bytemask);
+                        // SAFETY: every index is a byte (0..=255) and GEAR
+                        // has 256 entries of 8 bytes.
+                        let g = unsafe { _mm512_i64gather_epi64::<8>(idx, gear) };
+                        h = _mm512_add_epi64(_mm512_add_epi64(h, h), g);
+                        hits |= _mm512_testn_epi64_mask(h, m);
                     }
-                    let from = q[first] + 8 * g;
-                    let hit = scan_serial(data, from, from + 8, mask, &mut at_start[first]);
-                    debug_assert!(hit.is_some());
-                    return (hit, pos);
+                }
+                hits &= watch;
+                if hits != 0 && off >= WARM {
+                    let first = hits.trailing_zeros() as usize;
+                    best = Some((first, off, before));
+                    watch = (1u8 << first).wrapping_sub(1);
+                    if first == 0 {
+                        break;
+                    }
                 }
             }
+            if let Some((k, off, before)) = best {
+                let mut at_start = [0u64; LANES];
+                // SAFETY: `at_start` has room for 64 bytes; unaligned store.
+                unsafe { _mm512_storeu_si512(at_start.as_mut_ptr() as *mut _, before) };
+                let from = q[k] + off;
+                let hit = scan_serial(data, from, from + BATCH, mask, &mut at_start[k]);
+                debug_assert!(hit.is_some());
+                return (hit, pos);
+            }
             let mut last = [0u64; LANES];
-            _mm512_storeu_si512(last.as_mut_ptr() as *mut _, h);
+            // SAFETY: `last` has room for 64 bytes; unaligned store.
+            unsafe { _mm512_storeu_si512(last.as_mut_ptr() as *mut _, h) };
             *hash = last[LANES - 1];
             pos += LANES * s;
         }
@@ -386,11 +434,12 @@ fn resolve(
     hit
 }
 
-/// Lane length for a configuration: long lanes amortize the warm-up, short
-/// ones waste less past the cut; the balance is near `sqrt(16 * avg)`.
+/// Lane length for a configuration: long lanes amortize the warm-up and the
+/// per-block work, short ones waste less past the cut. Measured best near
+/// `sqrt(256 * avg)` (4 KiB lanes at 64 KiB average chunks).
 pub(crate) fn lane_len(avg_size: usize) -> usize {
-    let s = ((16 * avg_size) as f64).sqrt() as usize;
-    s.clamp(256, 4096)
+    let s = ((256 * avg_size) as f64).sqrt() as usize;
+    s.clamp(256, 8192)
 }
 
 /// Length of the chunk at the start of `data`, where `data` is all that
