@@ -21,4 +21,25 @@ fn main() {
     let dest = Path::new(&env::var("OUT_DIR").expect("OUT_DIR")).join("gear.rs");
     fs::write(dest, out).expect("write gear.rs");
     println!("cargo:rerun-if-changed=build.rs");
+    avx512_cfg();
+}
+
+/// `cfg(chunker_avx512)` when rustc has the AVX-512 intrinsics (stable since
+/// 1.89); older compilers (the MSRV) build the portable engines only.
+fn avx512_cfg() {
+    println!("cargo:rustc-check-cfg=cfg(chunker_avx512)");
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = std::process::Command::new(rustc).arg("--version").output() else {
+        return;
+    };
+    // "rustc 1.95.0 (...)"
+    let version = String::from_utf8_lossy(&out.stdout);
+    let minor = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').nth(1))
+        .and_then(|m| m.parse::<u32>().ok());
+    if minor.is_some_and(|m| m >= 89) {
+        println!("cargo:rustc-cfg=chunker_avx512");
+    }
 }

@@ -136,12 +136,12 @@ impl Engine {
 static FORCED: AtomicU8 = AtomicU8::new(0);
 
 fn avx512_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", chunker_avx512))]
     {
         static DETECTED: OnceLock<bool> = OnceLock::new();
         *DETECTED.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", chunker_avx512)))]
     false
 }
 
@@ -185,7 +185,7 @@ fn scan_lanes(
     scan_serial(data, pos, to, mask, hash)
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", chunker_avx512)))]
 fn scan_avx512(
     data: &[u8],
     from: usize,
@@ -199,7 +199,7 @@ fn scan_avx512(
 
 /// The first 48 positions go serially (their history may lie before `data`,
 /// in the carried hash); after that every lane warms up from `data` itself.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", chunker_avx512))]
 fn scan_avx512(
     data: &[u8],
     from: usize,
@@ -226,7 +226,10 @@ fn scan_avx512(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+// Only built by compilers that have the intrinsics (see build.rs), so the
+// MSRV lint does not apply.
+#[cfg(all(target_arch = "x86_64", chunker_avx512))]
+#[allow(clippy::incompatible_msrv)]
 mod avx512 {
     use super::{scan_serial, GEAR, MIN_LANE};
     use std::arch::x86_64::*;
