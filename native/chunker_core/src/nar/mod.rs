@@ -16,9 +16,18 @@
 //! - [`writer`]: serialise a path ([`dump_path`]) byte-identically to
 //!   `nix-store --dump`, streaming into any [`std::io::Write`], or just hash
 //!   it ([`dump_sha256`]) without materialising the NAR.
+//! - [`reader`]: a strict streaming parser ([`NarReader`], [`read_nar`],
+//!   [`entries`]).
+//! - [`unpack`](mod@unpack): safe extraction like `nix-store --restore`.
 
+pub mod reader;
+pub mod unpack;
 pub mod writer;
 
+pub use reader::{
+    entries, read_nar, Entry, Event, FormatError, Kind, NarReader, ReadError, Reason,
+};
+pub use unpack::{unpack, UnpackError, Unpacker};
 pub use writer::{dump_path, dump_sha256, HashingWriter, NarEncoder, PathError};
 
 /// The magic string every NAR starts with.

@@ -151,3 +151,103 @@ pub fn nix_restore(nar: &[u8], path: &Path) -> bool {
     let _ = child.stdin.take().unwrap().write_all(nar);
     child.wait().unwrap().success()
 }
+
+/// The tree at `root` as NAR entries, by walking the file system (an oracle
+/// independent of the parser): preorder, names sorted bytewise.
+pub fn walk(root: &Path) -> Vec<(Vec<u8>, chunker_core::nar::Kind)> {
+    use chunker_core::nar::Kind;
+    let mut out = Vec::new();
+    fn go(path: &Path, rel: Vec<u8>, out: &mut Vec<(Vec<u8>, Kind)>) {
+        let meta = fs::symlink_metadata(path).unwrap();
+        if meta.is_dir() {
+            out.push((rel.clone(), Kind::Directory));
+            let mut names: Vec<_> = fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            for n in names {
+                let mut r = rel.clone();
+                if !r.is_empty() {
+                    r.push(b'/');
+                }
+                r.extend_from_slice(n.as_bytes());
+                go(&path.join(&n), r, out);
+            }
+        } else if meta.file_type().is_symlink() {
+            let target = fs::read_link(path).unwrap();
+            out.push((
+                rel,
+                Kind::Symlink {
+                    target: target.as_os_str().as_bytes().to_vec(),
+                },
+            ));
+        } else {
+            out.push((
+                rel,
+                Kind::Regular {
+                    executable: meta.permissions().mode() & 0o100 != 0,
+                    size: meta.len(),
+                    contents: 0,
+                },
+            ));
+        }
+    }
+    go(root, Vec::new(), &mut out);
+    out
+}
+
+/// Re-encodes parsed entries (contents taken from `nar`) with the encoder.
+pub fn encode_entries(entries: &[chunker_core::nar::Entry], nar: &[u8]) -> Vec<u8> {
+    use chunker_core::nar::{Kind, NarEncoder};
+    let mut enc = NarEncoder::new(Vec::new()).unwrap();
+    // Open directories (their paths); each non-root node is inside an entry.
+    let mut open: Vec<Vec<u8>> = Vec::new();
+    let is_child = |dir: &[u8], path: &[u8]| {
+        dir.is_empty()
+            || (path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/')
+    };
+    for e in entries {
+        while let Some(top) = open.last() {
+            if is_child(top, &e.path) && !e.path.is_empty() {
+                break;
+            }
+            open.pop();
+            enc.dir_end().unwrap();
+            if !open.is_empty() {
+                enc.entry_end().unwrap();
+            }
+        }
+        if let Some(top) = open.last() {
+            let skip = if top.is_empty() { 0 } else { top.len() + 1 };
+            enc.entry_start(&e.path[skip..]).unwrap();
+        }
+        match &e.kind {
+            Kind::Directory => {
+                enc.dir_start().unwrap();
+                open.push(e.path.clone());
+                continue;
+            }
+            Kind::Symlink { target } => enc.symlink(target).unwrap(),
+            Kind::Regular {
+                executable,
+                size,
+                contents,
+            } => {
+                let c = *contents as usize;
+                enc.regular(*executable, *size, &nar[c..c + *size as usize])
+                    .unwrap()
+            }
+        }
+        if !open.is_empty() {
+            enc.entry_end().unwrap();
+        }
+    }
+    while open.pop().is_some() {
+        enc.dir_end().unwrap();
+        if !open.is_empty() {
+            enc.entry_end().unwrap();
+        }
+    }
+    enc.finish().unwrap()
+}
