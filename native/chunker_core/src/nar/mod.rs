@@ -19,11 +19,17 @@
 //! - [`reader`]: a strict streaming parser ([`NarReader`], [`read_nar`],
 //!   [`entries`]).
 //! - [`unpack`](mod@unpack): safe extraction like `nix-store --restore`.
+//! - [`chunk`]: plain or NAR-aware chunking ([`chunk_nar`]) and [`rebuild`].
+//! - [`refs`]: reference normalisation (store-path hashes to a placeholder,
+//!   with a compact patch list).
 
+pub mod chunk;
 pub mod reader;
+pub mod refs;
 pub mod unpack;
 pub mod writer;
 
+pub use chunk::{chunk_nar, rebuild, ChunkError, ChunkKind, Chunked, NarChunk, NarChunking};
 pub use reader::{
     entries, read_nar, Entry, Event, FormatError, Kind, NarReader, ReadError, Reason,
 };
