@@ -3,6 +3,7 @@ defmodule Chunker.NARTest do
   doctest Chunker.NAR
 
   alias Chunker.NAR
+  import Bitwise
 
   @moduletag :tmp_dir
 
@@ -60,6 +61,240 @@ defmodule Chunker.NARTest do
       assert size == byte_size(nar)
       assert File.read!(root <> ".nar") == nar
     end
+  end
+
+  # The tree as {path, type, size, target} by walking the file system.
+  defp walk(root), do: walk(root, "")
+
+  defp walk(path, rel) do
+    {:ok, stat} = File.lstat(path)
+
+    case stat.type do
+      :directory ->
+        names = path |> File.ls!() |> Enum.sort()
+
+        [{rel, :directory, nil, nil}] ++
+          Enum.flat_map(names, fn n ->
+            walk(Path.join(path, n), if(rel == "", do: n, else: rel <> "/" <> n))
+          end)
+
+      :symlink ->
+        {:ok, target} = :file.read_link_all(path)
+        [{rel, :symlink, nil, IO.chardata_to_string(target)}]
+
+      :regular ->
+        type = if Bitwise.band(stat.mode, 0o100) != 0, do: :executable, else: :regular
+        [{rel, type, stat.size, nil}]
+    end
+  end
+
+  defp shape(entries), do: Enum.map(entries, &{&1.path, &1.type, &1.size, &1.target})
+
+  defp pieces(bin, acc \\ [])
+  defp pieces(<<>>, acc), do: Enum.reverse(acc)
+
+  defp pieces(bin, acc) do
+    n = min(byte_size(bin), Enum.random([1, 3, 8, 100, 4096]))
+    <<piece::binary-size(n), rest::binary>> = bin
+    pieces(rest, [piece | acc])
+  end
+
+  defp nix_restore(nar_path, dest) do
+    {_, status} =
+      System.cmd("sh", ["-c", ~s(nix-store --restore "$1" < "$2"), "sh", dest, nar_path])
+
+    status == 0
+  end
+
+  test "reader and unpack round-trip random trees against nix-store", %{tmp_dir: tmp} do
+    :rand.seed(:exsss, {4, 5, 6})
+
+    for i <- 1..15 do
+      root = Path.join(tmp, "t#{i}")
+      tree(root, 3)
+      nar = nix_dump(root)
+      nar_path = root <> ".nar"
+      File.write!(nar_path, nar)
+
+      assert {:ok, entries} = NAR.entries(nar)
+      assert shape(entries) == walk(root)
+      assert NAR.stream_entries(pieces(nar)) |> Enum.to_list() == entries
+      assert NAR.read_file(nar_path) == {:ok, entries}
+
+      for %{type: t, offset: o, size: n, path: p} <- entries, t in [:regular, :executable] do
+        assert binary_part(nar, o, n) ==
+                 File.read!(if p == "", do: root, else: Path.join(root, p))
+      end
+
+      ours = root <> ".ours"
+      assert NAR.unpack(nar, ours) == :ok
+      assert nix_dump(ours) == nar
+      assert NAR.unpack_file(nar_path, root <> ".ours2") == :ok
+      assert nix_dump(root <> ".ours2") == nar
+      assert nix_restore(nar_path, root <> ".nix")
+      assert walk(root <> ".nix") == walk(ours)
+      assert NAR.unpack(nar, ours) == {:error, {:file, :eexist}}
+    end
+  end
+
+  defp mutate(nar) do
+    i = :rand.uniform(byte_size(nar)) - 1
+    <<pre::binary-size(i), b, post::binary>> = nar
+
+    case :rand.uniform(4) do
+      1 -> pre <> <<Bitwise.bxor(b, 1 <<< (:rand.uniform(8) - 1))>> <> post
+      2 -> pre
+      3 -> pre <> <<:rand.uniform(256) - 1, b>> <> post
+      4 -> pre <> post
+    end
+  end
+
+  test "mutated NARs give errors, never crash or write outside the target", %{tmp_dir: tmp} do
+    :rand.seed(:exsss, {7, 8, 9})
+    root = Path.join(tmp, "base")
+    File.mkdir!(root)
+    for i <- 1..4, do: tree(Path.join(root, "d#{i}"), 2)
+    nar = nix_dump(root)
+
+    for k <- 1..300 do
+      m = mutate(nar)
+      sandbox = Path.join(tmp, "s#{k}")
+      File.mkdir!(sandbox)
+      target = Path.join(sandbox, "t")
+
+      case NAR.entries(m) do
+        {:ok, entries} ->
+          assert NAR.unpack(m, target) == :ok
+          assert NAR.dump!(target) == m
+          assert length(entries) == length(walk(target))
+
+        {:error, {:nar, offset, reason}} = error ->
+          assert is_integer(offset) and offset <= byte_size(m) and is_atom(reason)
+          assert NAR.unpack(m, target) == error
+          refute File.exists?(target)
+          assert_raise Chunker.Error, fn -> NAR.entries!(m) end
+      end
+
+      assert File.ls!(sandbox) -- ["t"] == []
+      File.rm_rf!(sandbox)
+    end
+  end
+
+  @ref_chars ~c"0123456789abcdfghijklmnpqrsvwxyz"
+  defp hash, do: for(_ <- 1..32, into: "", do: <<Enum.random(@ref_chars)>>)
+
+  test "every chunking mode rebuilds the NAR byte for byte", %{tmp_dir: tmp} do
+    :rand.seed(:exsss, {10, 11, 12})
+
+    for i <- 1..8 do
+      root = Path.join(tmp, "c#{i}")
+      File.mkdir!(root)
+      tree(Path.join(root, "t"), 3)
+      refs = for _ <- 1..3, do: hash()
+
+      body =
+        for _ <- 1..200, into: "" do
+          :rand.bytes(:rand.uniform(500)) <> "/nix/store/#{Enum.random(refs)}-dep/lib"
+        end
+
+      File.write!(Path.join(root, "lib.so"), body)
+      nar = NAR.dump!(root)
+      sizes = [min_size: 256, avg_size: 1024, max_size: 4096]
+
+      for aware <- [false, true], meta <- [false, true], references <- [[], refs] do
+        opts = sizes ++ [nar_aware: aware, metadata_chunks: meta, references: references]
+
+        %{chunks: chunks, entries: entries, patches: patches} =
+          NAR.chunk!(nar, [payloads: true] ++ opts)
+
+        assert entries == NAR.entries!(nar)
+        datas = Enum.map(chunks, & &1.data)
+        assert NAR.rebuild(datas, patches, references) == {:ok, nar}
+        assert Enum.all?(chunks, &(&1.hash == :crypto.hash(:sha256, &1.data)))
+        assert Enum.all?(chunks, &(&1.length <= 4096))
+        offsets = Enum.map(chunks, & &1.offset)
+        assert offsets == Enum.scan([0 | Enum.map(chunks, & &1.length)], &+/2) |> Enum.drop(-1)
+
+        if references == [] do
+          assert IO.iodata_to_binary(datas) == nar
+        else
+          {:ok, normalized, ^patches} = NAR.normalize(nar, references)
+          assert IO.iodata_to_binary(datas) == normalized
+          refute Enum.any?(refs, &String.contains?(normalized, &1))
+        end
+
+        unless aware do
+          plain = Chunker.chunk!(IO.iodata_to_binary(datas), sizes)
+
+          assert Enum.map(plain, &{&1.offset, &1.length, &1.hash}) ==
+                   Enum.map(chunks, &{&1.offset, &1.length, &1.hash})
+        end
+      end
+    end
+  end
+
+  test "chunking errors" do
+    assert {:error, {:nar, 0, :bad_magic}} = NAR.chunk(String.duplicate("x", 64))
+    nar = NAR.dump!(__ENV__.file)
+    assert {:error, {:invalid_options, {:nar_aware, _}}} = NAR.chunk(nar, nar_aware: 1)
+    assert {:error, {:invalid_options, {:avg_size, _}}} = NAR.chunk(nar, avg_size: 3)
+    assert {:error, {:invalid_reference, 1}} = NAR.chunk(nar, references: [hash(), "nope"])
+    assert {:error, :invalid_patches} = NAR.rebuild([nar], <<1, 0, 5>>, [hash()])
+    assert {:error, :invalid_patches} = NAR.rebuild(["short"], <<1, 0, 0>>, [hash()])
+    assert_raise ArgumentError, fn -> NAR.chunk(:nar) end
+    assert_raise ArgumentError, fn -> NAR.rebuild([1], "", []) end
+    assert_raise Chunker.Error, ~r/bad_magic/, fn -> NAR.chunk!("garbage garbage garbage") end
+  end
+
+  @tag timeout: 180_000
+  test "streaming read of a 1 GiB NAR grows peak RSS by less than 64 MiB", %{tmp_dir: tmp} do
+    path = Path.join(tmp, "big.nar")
+    block = :crypto.strong_rand_bytes(8 * 1024 * 1024)
+
+    tok = fn s ->
+      <<byte_size(s)::little-64, s::binary, 0::size(rem(8 - rem(byte_size(s), 8), 8) * 8)>>
+    end
+
+    File.open!(path, [:write, :raw], fn f ->
+      IO.binwrite(f, Enum.map(["nix-archive-1", "(", "type", "directory"], tok))
+
+      for i <- 1..16 do
+        name = "file-#{String.pad_leading(Integer.to_string(i), 2, "0")}"
+
+        head =
+          Enum.map(["entry", "(", "name", name, "node", "(", "type", "regular", "contents"], tok)
+
+        IO.binwrite(f, [head, <<64 * 1024 * 1024::little-64>>])
+        for _ <- 1..8, do: IO.binwrite(f, block)
+        IO.binwrite(f, [tok.(")"), tok.(")")])
+      end
+
+      IO.binwrite(f, tok.(")"))
+    end)
+
+    :erlang.garbage_collect()
+    :ok = File.write("/proc/self/clear_refs", "5")
+    base = rss_kib("VmRSS")
+    {micros, {:ok, entries}} = :timer.tc(fn -> NAR.read_file(path) end)
+    count = File.stream!(path, [], 1_048_576) |> NAR.stream_entries() |> Enum.count()
+    growth_mib = (rss_kib("VmHWM") - base) / 1024
+
+    assert length(entries) == 17 and count == 17
+    assert Enum.at(entries, 16).size == 64 * 1024 * 1024
+    assert growth_mib < 64, "peak RSS grew #{growth_mib} MiB"
+    IO.puts("\nNAR read_file: #{Float.round(File.stat!(path).size / micros / 1000, 2)} GB/s")
+  end
+
+  defp rss_kib(field) do
+    "/proc/self/status"
+    |> File.read!()
+    |> String.split("\n")
+    |> Enum.find_value(fn line ->
+      case String.split(line) do
+        [key, kib, "kB"] when key == field <> ":" -> String.to_integer(kib)
+        _ -> nil
+      end
+    end)
   end
 
   test "errors", %{tmp_dir: tmp} do

@@ -80,6 +80,16 @@ defmodule Chunker.Native do
   # --- NAR (Chunker.NAR) ---
   def nar_dump(_path), do: err()
   def nar_dump_to_file(_path, _dest), do: err()
+  def nar_entries(_nar), do: err()
+  def nar_read_file(_path), do: err()
+  def nar_reader_open, do: err()
+  def nar_reader_feed(_handle, _data), do: err()
+  def nar_reader_finish(_handle), do: err()
+  def nar_unpack(_nar, _dest), do: err()
+  def nar_unpack_file(_path, _dest), do: err()
+  def nar_chunk(_nar, _sizes, _hash, _payloads, _aware, _meta, _refs), do: err()
+  def nar_normalize(_nar, _refs), do: err()
+  def nar_rebuild(_chunks, _patches, _refs), do: err()
 
   # --- pipeline, batch, cache, metrics (Chunker.Pipeline) ---
   def pipeline_open(_tag, _sizes, _hash, _compress, _known, _payloads, _max_in_flight, _cache),

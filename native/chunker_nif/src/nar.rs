@@ -1,13 +1,21 @@
-//! NAR NIFs: dump a path to a binary or a file.
+//! NAR NIFs: dump, read (eager, streaming, file), unpack, chunk,
+//! normalise references, rebuild.
 
-use crate::errors::posix_atom;
-use chunker_core::nar::{self, PathError};
-use rustler::Atom;
+use crate::errors::{cdc_error, posix_atom};
+use chunker_core::cdc::ChunkerConfig;
+use chunker_core::digest::HashAlgo;
+use chunker_core::nar::refs::{self, RefsError};
+use chunker_core::nar::{
+    self, ChunkError, ChunkKind, Entry, Event, FormatError, Kind, NarChunking, NarReader,
+    PathError, UnpackError,
+};
+use rustler::{Atom, ListIterator, NewBinary, ResourceArc};
 use rustler::{Binary, Encoder, Env, OwnedBinary, Term};
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// A path from raw bytes (Elixir paths need not be UTF-8).
 fn path<'a>(bin: &'a Binary) -> &'a Path {
@@ -25,6 +33,20 @@ rustler::atoms! {
     exdev,
     erofs,
     emlink,
+    nar,
+    regular,
+    executable,
+    symlink,
+    directory,
+    metadata,
+    contents,
+    mixed,
+    nil,
+    sha256,
+    blake3,
+    none,
+    invalid_reference,
+    invalid_patches,
 }
 
 /// POSIX atom, including the codes unpacking meets that the shared table lacks.
@@ -117,5 +139,287 @@ fn nar_dump_to_file<'a>(env: Env<'a>, src: Binary<'a>, dest: Binary<'a>) -> Term
             let _ = std::fs::remove_file(dest);
             dump_error(env, &e)
         }
+    }
+}
+
+/// `{:error, {:nar, offset, reason}}`.
+fn format_error<'a>(env: Env<'a>, e: &FormatError) -> Term<'a> {
+    let reason = Atom::from_str(env, e.reason.as_str()).unwrap_or(error());
+    (error(), (nar(), e.offset, reason)).encode(env)
+}
+
+fn refs_error<'a>(env: Env<'a>, e: &RefsError) -> Term<'a> {
+    match e {
+        RefsError::InvalidReference(i) => (error(), (invalid_reference(), *i)).encode(env),
+        RefsError::InvalidPatches => (error(), invalid_patches()).encode(env),
+    }
+}
+
+fn unpack_error<'a>(env: Env<'a>, e: &UnpackError) -> Term<'a> {
+    match e {
+        UnpackError::Format(f) => format_error(env, f),
+        UnpackError::Io { source, .. } | UnpackError::Read(source) => {
+            (error(), (file(), posix(env, source))).encode(env)
+        }
+    }
+}
+
+/// `{path, type, size, contents_offset, target, start}` (nil where n/a).
+fn entry_term<'a>(env: Env<'a>, e: &Entry) -> Term<'a> {
+    let path: Term = NewBinary::from_slice(env, &e.path).into();
+    let n = nil().encode(env);
+    match &e.kind {
+        Kind::Regular {
+            executable: x,
+            size,
+            contents: c,
+        } => {
+            let t = if *x { executable() } else { regular() };
+            (path, t, *size, *c, n, e.start).encode(env)
+        }
+        Kind::Symlink { target } => {
+            let t: Term = NewBinary::from_slice(env, target).into();
+            (path, symlink(), n, n, t, e.start).encode(env)
+        }
+        Kind::Directory => (path, directory(), n, n, n, e.start).encode(env),
+    }
+}
+
+fn entries_ok<'a>(env: Env<'a>, entries: &[Entry]) -> Term<'a> {
+    let list: Vec<Term> = entries.iter().map(|e| entry_term(env, e)).collect();
+    (ok(), list).encode(env)
+}
+
+/// `{:ok, entries}` for a whole NAR binary.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn nar_entries<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
+    match nar::entries(data.as_slice()) {
+        Ok(list) => entries_ok(env, &list),
+        Err(e) => format_error(env, &e),
+    }
+}
+
+/// `{:ok, entries}` for a NAR file, read through a 1 MiB buffer.
+#[rustler::nif(schedule = "DirtyIo")]
+fn nar_read_file<'a>(env: Env<'a>, src: Binary<'a>) -> Term<'a> {
+    let input = match std::fs::File::open(path(&src)) {
+        Ok(f) => f,
+        Err(e) => return (error(), (file(), posix(env, &e))).encode(env),
+    };
+    let mut list = Vec::new();
+    let result = nar::read_nar(input, 1 << 20, |event| {
+        if let Event::Entry(e) = event {
+            list.push(e)
+        }
+    });
+    match result {
+        Ok(_) => entries_ok(env, &list),
+        Err(nar::ReadError::Format(e)) => format_error(env, &e),
+        Err(nar::ReadError::Io(e)) => (error(), (file(), posix(env, &e))).encode(env),
+    }
+}
+
+/// A streaming reader shared by reference; calls are serialized.
+pub struct NarReaderResource(Mutex<NarReader>);
+
+#[rustler::resource_impl]
+impl rustler::Resource for NarReaderResource {}
+
+#[rustler::nif]
+fn nar_reader_open() -> ResourceArc<NarReaderResource> {
+    ResourceArc::new(NarReaderResource(Mutex::new(NarReader::new())))
+}
+
+/// `{:ok, entries}` completed by this piece.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn nar_reader_feed<'a>(
+    env: Env<'a>,
+    handle: ResourceArc<NarReaderResource>,
+    data: Binary<'a>,
+) -> Term<'a> {
+    let mut reader = handle.0.lock().unwrap_or_else(|p| p.into_inner());
+    let mut list = Vec::new();
+    let result = reader.feed(data.as_slice(), &mut |event| {
+        if let Event::Entry(e) = event {
+            list.push(e)
+        }
+    });
+    match result {
+        Ok(()) => entries_ok(env, &list),
+        Err(e) => format_error(env, &e),
+    }
+}
+
+/// `{:ok, nar_size}` when the NAR is complete.
+#[rustler::nif]
+fn nar_reader_finish(env: Env, handle: ResourceArc<NarReaderResource>) -> Term {
+    let mut reader = handle.0.lock().unwrap_or_else(|p| p.into_inner());
+    match reader.finish() {
+        Ok(()) => (ok(), reader.offset()).encode(env),
+        Err(e) => format_error(env, &e),
+    }
+}
+
+/// Unpacks a NAR binary into the new path `dest`.
+#[rustler::nif(schedule = "DirtyIo")]
+fn nar_unpack<'a>(env: Env<'a>, data: Binary<'a>, dest: Binary<'a>) -> Term<'a> {
+    match nar::unpack(data.as_slice(), path(&dest)) {
+        Ok(()) => ok().encode(env),
+        Err(e) => unpack_error(env, &e),
+    }
+}
+
+/// Unpacks the NAR file `src` into the new path `dest` (streaming).
+#[rustler::nif(schedule = "DirtyIo")]
+fn nar_unpack_file<'a>(env: Env<'a>, src: Binary<'a>, dest: Binary<'a>) -> Term<'a> {
+    let input = match std::fs::File::open(path(&src)) {
+        Ok(f) => f,
+        Err(e) => return (error(), (file(), posix(env, &e))).encode(env),
+    };
+    match nar::unpack(input, path(&dest)) {
+        Ok(()) => ok().encode(env),
+        Err(e) => unpack_error(env, &e),
+    }
+}
+
+/// Reference hashes from a list of binaries.
+fn decode_refs(list: ListIterator) -> Vec<Vec<u8>> {
+    list.map(|t| {
+        t.decode::<Binary>()
+            .map(|b| b.as_slice().to_vec())
+            .unwrap_or_default()
+    })
+    .collect()
+}
+
+/// `{config, algo}` from `{min, avg, max, level}` and the hash atom
+/// (types already checked by Chunker.Options).
+fn decode_config<'a>(
+    env: Env<'a>,
+    sizes: (u64, u64, u64, u64),
+    hash: Atom,
+) -> Result<(ChunkerConfig, Option<HashAlgo>), Term<'a>> {
+    let config =
+        ChunkerConfig::new(sizes.0, sizes.1, sizes.2, sizes.3).map_err(|e| cdc_error(env, &e))?;
+    let algo = if hash == sha256() {
+        Some(HashAlgo::Sha256)
+    } else if hash == blake3() {
+        Some(HashAlgo::Blake3)
+    } else {
+        None
+    };
+    Ok((config, algo))
+}
+
+/// `{:ok, chunks, entries, patches}`; chunk tuples are
+/// `{offset, length, hash, data, {first_entry, last_entry}, kind}`.
+#[rustler::nif(schedule = "DirtyCpu")]
+#[allow(clippy::too_many_arguments)]
+fn nar_chunk<'a>(
+    env: Env<'a>,
+    data: Binary<'a>,
+    sizes: (u64, u64, u64, u64),
+    hash: Atom,
+    payloads: bool,
+    nar_aware: bool,
+    metadata_chunks: bool,
+    refs: ListIterator<'a>,
+) -> Term<'a> {
+    let (config, algo) = match decode_config(env, sizes, hash) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let refs = decode_refs(refs);
+    let how = NarChunking {
+        config,
+        nar_aware,
+        metadata_chunks,
+    };
+    let (chunked, normalized) = match nar::chunk_nar(data.as_slice(), &how, &refs, algo) {
+        Ok(v) => v,
+        Err(ChunkError::Format(e)) => return format_error(env, &e),
+        Err(ChunkError::Refs(e)) => return refs_error(env, &e),
+    };
+    // Payloads are sub-binaries of the input, or of the normalised copy.
+    let source: Binary = match (&normalized, payloads) {
+        (Some(bytes), true) => {
+            let mut owned = OwnedBinary::new(bytes.len());
+            owned.as_mut_slice().copy_from_slice(bytes);
+            Binary::from_owned(owned, env)
+        }
+        _ => data,
+    };
+    let n = nil().encode(env);
+    let chunks: Vec<Term> = chunked
+        .chunks
+        .iter()
+        .map(|c| {
+            let digest = c
+                .digest
+                .map(|d| Term::from(NewBinary::from_slice(env, &d)))
+                .unwrap_or(n);
+            let bytes = if payloads {
+                source
+                    .make_subbinary(c.offset as usize, c.length)
+                    .map(|b| b.to_term(env))
+                    .unwrap_or(n)
+            } else {
+                n
+            };
+            let kind = match c.kind {
+                ChunkKind::Metadata => metadata(),
+                ChunkKind::Contents => contents(),
+                ChunkKind::Mixed => mixed(),
+            };
+            (c.offset, c.length, digest, bytes, c.entries, kind).encode(env)
+        })
+        .collect();
+    let entries: Vec<Term> = chunked.entries.iter().map(|e| entry_term(env, e)).collect();
+    let patches: Term = NewBinary::from_slice(env, &refs::encode_patches(&chunked.patches)).into();
+    (ok(), chunks, entries, patches).encode(env)
+}
+
+/// `{:ok, normalised, patches}`: the bytes with every reference replaced.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn nar_normalize<'a>(env: Env<'a>, data: Binary<'a>, refs: ListIterator<'a>) -> Term<'a> {
+    let refs = decode_refs(refs);
+    let mut owned = OwnedBinary::new(data.len());
+    owned.as_mut_slice().copy_from_slice(data.as_slice());
+    match refs::normalize(owned.as_mut_slice(), &refs) {
+        Ok(patches) => {
+            let encoded: Term = NewBinary::from_slice(env, &refs::encode_patches(&patches)).into();
+            (ok(), owned.release(env), encoded).encode(env)
+        }
+        Err(e) => refs_error(env, &e),
+    }
+}
+
+/// `{:ok, nar}` from the normalised chunks (in order), patches and refs.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn nar_rebuild<'a>(
+    env: Env<'a>,
+    chunks: ListIterator<'a>,
+    patches: Binary<'a>,
+    refs: ListIterator<'a>,
+) -> Term<'a> {
+    let refs = decode_refs(refs);
+    if let Err(e) = refs::validate(&refs) {
+        return refs_error(env, &e);
+    }
+    let pieces: Vec<Binary> = match chunks.map(|t| t.decode::<Binary>()).collect() {
+        Ok(v) => v,
+        Err(_) => return (error(), invalid_patches()).encode(env),
+    };
+    let patches = match refs::decode_patches(patches.as_slice()) {
+        Ok(p) => p,
+        Err(e) => return refs_error(env, &e),
+    };
+    match nar::rebuild(pieces.iter().map(|b| b.as_slice()), &patches, &refs) {
+        Ok(bytes) => {
+            let mut owned = OwnedBinary::new(bytes.len());
+            owned.as_mut_slice().copy_from_slice(&bytes);
+            (ok(), owned.release(env)).encode(env)
+        }
+        Err(e) => refs_error(env, &e),
     }
 }

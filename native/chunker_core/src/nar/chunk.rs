@@ -209,7 +209,12 @@ fn run_cuts(
 }
 
 /// Chunk records for the given end offsets.
-fn describe(bytes: &[u8], entries: &[Entry], cuts: &[u64], algo: Option<HashAlgo>) -> Vec<NarChunk> {
+fn describe(
+    bytes: &[u8],
+    entries: &[Entry],
+    cuts: &[u64],
+    algo: Option<HashAlgo>,
+) -> Vec<NarChunk> {
     // Content ranges in NAR order, to classify chunks.
     let contents: Vec<(u64, u64)> = entries
         .iter()
@@ -221,7 +226,9 @@ fn describe(bytes: &[u8], entries: &[Entry], cuts: &[u64], algo: Option<HashAlgo
     let mut out = Vec::with_capacity(cuts.len());
     let mut start = 0u64;
     for &end in cuts {
-        let first = entries.partition_point(|e| e.start <= start).saturating_sub(1);
+        let first = entries
+            .partition_point(|e| e.start <= start)
+            .saturating_sub(1);
         let last = entries.partition_point(|e| e.start < end).saturating_sub(1);
         let i = contents.partition_point(|&(_, e)| e <= start);
         let overlapping = contents[i..].iter().take_while(|&&(s, _)| s < end);

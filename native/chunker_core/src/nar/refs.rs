@@ -246,7 +246,11 @@ mod tests {
             Err(RefsError::InvalidReference(1))
         );
         for bytes in [&[][..], &[1], &[1, 0], &[0x80], &[1, 0, 0, 0], &[0xff; 12]] {
-            assert_eq!(decode_patches(bytes), Err(RefsError::InvalidPatches), "{bytes:?}");
+            assert_eq!(
+                decode_patches(bytes),
+                Err(RefsError::InvalidPatches),
+                "{bytes:?}"
+            );
         }
         assert_eq!(decode_patches(&[0]).unwrap(), vec![]);
     }

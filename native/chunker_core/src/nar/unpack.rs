@@ -60,8 +60,8 @@ impl Unpacker {
             Ok(_) => {
                 return Err(UnpackError::Io {
                     path: target,
-                    source: io::ErrorKind::AlreadyExists.into(),
-                })
+                    source: io::Error::from_raw_os_error(17), // EEXIST
+                });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => {
