@@ -242,6 +242,10 @@ defmodule Chunker.NARTest do
     assert {:error, :invalid_patches} = NAR.rebuild([nar], <<1, 0, 5>>, [hash()])
     assert {:error, :invalid_patches} = NAR.rebuild(["short"], <<1, 0, 0>>, [hash()])
     assert_raise ArgumentError, fn -> NAR.chunk(:nar) end
+    assert {:error, {:invalid_options, {:opts, _}}} = NAR.chunk(nar, :bad)
+    assert {:error, {:invalid_options, {:bogus, _}}} = NAR.chunk(nar, bogus: 1)
+    assert_raise ArgumentError, ~r/expected a reader/, fn -> NAR.finish(make_ref()) end
+    assert_raise ArgumentError, ~r/expected a reader/, fn -> NAR.feed(make_ref(), "") end
     assert_raise ArgumentError, fn -> NAR.rebuild([1], "", []) end
     assert_raise Chunker.Error, ~r/bad_magic/, fn -> NAR.chunk!("garbage garbage garbage") end
   end

@@ -159,7 +159,7 @@ defmodule Chunker.NAR do
   @doc "Feeds the next bytes; returns the entries whose headers they complete."
   @spec feed(reader(), binary()) :: {:ok, [Entry.t()]} | {:error, reason()}
   def feed(reader, data) when is_reference(reader) and is_binary(data),
-    do: to_entries(Native.nar_reader_feed(reader, data))
+    do: to_entries(with_reader(reader, &Native.nar_reader_feed(&1, data)))
 
   def feed(reader, data) do
     raise ArgumentError,
@@ -169,7 +169,8 @@ defmodule Chunker.NAR do
 
   @doc "Ends the input; `{:ok, nar_size}` if the NAR is complete."
   @spec finish(reader()) :: {:ok, non_neg_integer()} | {:error, reason()}
-  def finish(reader) when is_reference(reader), do: Native.nar_reader_finish(reader)
+  def finish(reader) when is_reference(reader),
+    do: with_reader(reader, &Native.nar_reader_finish/1)
 
   def finish(reader),
     do:
@@ -194,6 +195,9 @@ defmodule Chunker.NAR do
   """
   @spec stream_entries(Enumerable.t()) :: Enumerable.t()
   def stream_entries(enumerable) do
+    if is_list(enumerable) and not proper_list?(enumerable),
+      do: raise(ArgumentError, "expected an enumerable of binaries, got an improper list")
+
     eof = make_ref()
 
     Stream.transform(
@@ -278,7 +282,7 @@ defmodule Chunker.NAR do
   def chunk(nar, opts) when is_binary(nar) do
     extra = [:nar_aware, :metadata_chunks, :references]
 
-    with {:ok, {sizes, hash, payloads}} <- Options.chunking(Keyword.drop(opts, extra)),
+    with {:ok, {sizes, hash, payloads}} <- Options.chunking(opts, extra),
          {:ok, aware} <- flag(opts, :nar_aware, false),
          {:ok, meta} <- flag(opts, :metadata_chunks, true),
          {:ok, refs} <- references(Keyword.get(opts, :references, [])),
@@ -373,6 +377,23 @@ defmodule Chunker.NAR do
       value when is_boolean(value) -> {:ok, value}
       value -> {:error, {:invalid_options, {key, "must be a boolean, got: #{inspect(value)}"}}}
     end
+  end
+
+  defp proper_list?([]), do: true
+  defp proper_list?([_ | tail]), do: proper_list?(tail)
+  defp proper_list?(_), do: false
+
+  # A reference that is not a reader makes the NIF raise a bare badarg.
+  defp with_reader(reader, fun) do
+    fun.(reader)
+  rescue
+    ArgumentError ->
+      reraise ArgumentError,
+              [
+                message:
+                  "expected a reader from Chunker.NAR.open_reader/0, got: #{inspect(reader)}"
+              ],
+              __STACKTRACE__
   end
 
   defp to_entries({:ok, tuples}), do: {:ok, Enum.map(tuples, &Entry.from_tuple/1)}
