@@ -5,6 +5,7 @@
 //! run (the `fastcdc` crate, `memcpy`, the C library or CLI).
 
 mod cdc;
+mod compress;
 mod data;
 mod harness;
 mod hash;
@@ -22,6 +23,7 @@ const GROUPS: &[Group] = &[
     ("hash", hash::run),
     ("nix", nix::run),
     ("pipeline", pipeline::run),
+    ("compress", compress::run),
 ];
 
 fn main() {

@@ -12,11 +12,15 @@ pub const PARALLEL_MIN_BYTES: usize = 256 << 10;
 /// Runs `f` on every item, in parallel above [`PARALLEL_MIN_BYTES`];
 /// results are in input order.
 fn run<T: Send>(items: &[&[u8]], f: impl Fn(&[u8]) -> T + Sync) -> Vec<T> {
+    run_above(PARALLEL_MIN_BYTES, items, f)
+}
+
+fn run_above<T: Send>(min_bytes: usize, items: &[&[u8]], f: impl Fn(&[u8]) -> T + Sync) -> Vec<T> {
     let total: usize = items.iter().map(|i| i.len()).sum();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len());
-    if total < PARALLEL_MIN_BYTES || threads < 2 {
+    if total < min_bytes || threads < 2 {
         return items.iter().map(|i| f(i)).collect();
     }
     let next = AtomicUsize::new(0);
@@ -51,4 +55,16 @@ pub fn compress_batch(items: &[&[u8]], algo: Algo, level: i32) -> Vec<Result<Vec
 /// Decompresses each item with the same limit; one result per item, in order.
 pub fn decompress_batch(items: &[&[u8]], algo: Algo, limit: u64) -> Vec<Result<Vec<u8>, Error>> {
     run(items, |i| decompress(i, algo, limit))
+}
+
+/// [`compress_batch`] with another parallel threshold (0: always parallel,
+/// `usize::MAX`: never), to measure it.
+#[doc(hidden)]
+pub fn compress_batch_above(
+    min_bytes: usize,
+    items: &[&[u8]],
+    algo: Algo,
+    level: i32,
+) -> Vec<Result<Vec<u8>, Error>> {
+    run_above(min_bytes, items, |i| compress(i, algo, level))
 }

@@ -2,8 +2,25 @@
 
 use super::bounded::Bounded;
 use super::{Algo, Error};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::thread::LocalKey;
+
+thread_local! {
+    /// Set while [`uncached`] runs: contexts are made fresh and dropped.
+    static BYPASS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the per-thread caches bypassed (to measure their gain).
+pub(crate) fn uncached<R>(f: impl FnOnce() -> R) -> R {
+    BYPASS.with(|b| b.set(true));
+    let r = f();
+    BYPASS.with(|b| b.set(false));
+    r
+}
+
+fn bypass() -> bool {
+    BYPASS.with(Cell::get)
+}
 
 /// Contexts holding more memory than this are freed after use instead of
 /// being kept (high levels on big inputs allocate hundreds of MiB).
@@ -17,13 +34,17 @@ pub(crate) fn with_cached<T: 'static, R>(
     size: impl Fn(&T) -> usize,
     f: impl FnOnce(&mut T) -> Result<R, Error>,
 ) -> Result<R, Error> {
-    let cached = key.try_with(|c| c.borrow_mut().take()).ok().flatten();
+    let cached = if bypass() {
+        None
+    } else {
+        key.try_with(|c| c.borrow_mut().take()).ok().flatten()
+    };
     let mut ctx = match cached {
         Some(ctx) => ctx,
         None => make()?,
     };
     let result = f(&mut ctx);
-    if size(&ctx) <= KEEP_MAX {
+    if size(&ctx) <= KEEP_MAX && !bypass() {
         let _ = key.try_with(|c| *c.borrow_mut() = Some(ctx));
     }
     result
@@ -52,7 +73,7 @@ pub(crate) fn with_decoder<R>(
         .try_with(|d| d.borrow_mut().as_mut().and_then(|s| s[slot(algo)].take()))
         .ok()
         .flatten()
-        .filter(|d| d.algo == algo);
+        .filter(|d| d.algo == algo && !bypass());
     let mut dec = match cached {
         Some(mut d) => {
             d.reset(limit)?;
@@ -61,7 +82,7 @@ pub(crate) fn with_decoder<R>(
         None => Bounded::new(algo, limit)?,
     };
     let result = f(&mut dec);
-    if dec.memory() <= KEEP_MAX {
+    if dec.memory() <= KEEP_MAX && !bypass() {
         let _ = DECODERS.try_with(|d| {
             d.borrow_mut().get_or_insert_with(Default::default)[slot(algo)] = Some(dec)
         });

@@ -180,6 +180,29 @@ pub fn compress_into(
     Ok(out.len())
 }
 
+/// [`compress_into`] with a fresh encoder context instead of the cached
+/// one: the baseline for measuring context reuse.
+#[doc(hidden)]
+pub fn compress_uncached_into(
+    src: &[u8],
+    algo: Algo,
+    level: i32,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    cache::uncached(|| compress_into(src, algo, level, out))
+}
+
+/// [`decompress_into`] with a fresh decoder context.
+#[doc(hidden)]
+pub fn decompress_uncached_into(
+    src: &[u8],
+    algo: Algo,
+    limit: u64,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    cache::uncached(|| decompress_into(src, algo, limit, out))
+}
+
 /// Decompresses `src` into a new vector, at most `limit` bytes.
 pub fn decompress(src: &[u8], algo: Algo, limit: u64) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
