@@ -1,8 +1,8 @@
 # Compression through the NIF vs the Rust core vs the C CLIs' own
 # benchmarks, on the same 64 MiB of real data (the OTP installation) in one run.
 #   CHUNKER_CARGO_PROFILE=release mix run bench/compress.exs
-# Needs the bench binary for the core's figures:
-#   cargo build --release --manifest-path native/Cargo.toml -p chunker_bench
+# The core is timed inside the NIF (Chunker.Native.compress_core_seconds),
+# interleaved with the NIF calls, so load changes hit both alike.
 # COMPRESS_BENCH_MIB=16 for a quicker run.
 Code.require_file("support/harness.exs", __DIR__)
 
@@ -16,36 +16,7 @@ file = Path.join(dir, "real")
 File.write!(file, data)
 runs = 5
 
-# Fastest of `runs` calls in seconds (the CLIs report their fastest iteration too).
-best = fn fun ->
-  fun.()
-
-  for(_ <- 1..runs, do: elem(:timer.tc(fun), 0))
-  |> Enum.min()
-  |> Kernel./(1_000_000)
-end
-
 mbs = fn seconds -> byte_size(data) / 1.0e6 / seconds end
-
-# The core's figures on the same file (CHUNKER_BENCH_DIR holds only it).
-bench_bin = Path.expand("../native/target/release/chunker-bench", __DIR__)
-
-core =
-  if File.exists?(bench_bin) do
-    {out, 0} =
-      System.cmd(bench_bin, ~w(--only compress --json --runs #{runs} --mib #{mib}),
-        env: [{"CHUNKER_BENCH_DIR", dir}, {"CHUNKER_BENCH_COMPRESS", "cli"}]
-      )
-
-    for line <- String.split(out, "\n", trim: true),
-        [_, name, speed] <- [Regex.run(~r/"name":"([^"]+)".*"mb_per_s":([0-9.]+)/, line)],
-        String.contains?(name, "size="),
-        into: %{},
-        do: {name |> String.split("/") |> hd(), String.to_float(speed)}
-  else
-    IO.puts("(no #{bench_bin}: core figures skipped)")
-    %{}
-  end
 
 cli = fn cmd, level ->
   {out, _} = System.cmd(cmd, ["-b#{level}", "-i2", file], stderr_to_stdout: true)
@@ -61,15 +32,26 @@ cli = fn cmd, level ->
   end)
 end
 
-IO.puts("\n## #{mib} MiB of real data, compression MB/s (fastest of #{runs})")
+IO.puts(
+  "\n## #{mib} MiB of real data, compression MB/s (fastest of #{runs}, NIF and core interleaved)"
+)
 
 IO.puts(
-  String.pad_trailing("case", 10) <> "        NIF       core        CLI   NIF/core    NIF/CLI"
+  String.pad_trailing("case", 10) <>
+    "        NIF       core        CLI   NIF/core    NIF/CLI  core/CLI"
 )
 
 for {algo, cmd, level} <- [{:zstd, "zstd", 1}, {:zstd, "zstd", 3}, {:lz4, "lz4", 1}] do
-  nif = mbs.(best.(fn -> Compress.compress!(data, algo, level: level) end))
-  core_mbs = Map.get(core, "#{algo}-#{level}")
+  Compress.compress!(data, algo, level: level)
+
+  {nif_s, core_s} =
+    Enum.reduce(1..runs, {:infinity, :infinity}, fn _, {n, c} ->
+      {t, _} = :timer.tc(fn -> Compress.compress!(data, algo, level: level) end)
+      core = Chunker.Native.compress_core_seconds(data, algo, level, 1)
+      {min(n, t / 1_000_000), min(c, core)}
+    end)
+
+  {nif, core_mbs} = {mbs.(nif_s), mbs.(core_s)}
   cli_mbs = cli.(cmd, level)
 
   fmt = fn
@@ -90,7 +72,8 @@ for {algo, cmd, level} <- [{:zstd, "zstd", 1}, {:zstd, "zstd", 3}, {:lz4, "lz4",
         fmt.(core_mbs),
         fmt.(cli_mbs),
         fmt.(ratio.(nif, core_mbs)),
-        fmt.(ratio.(nif, cli_mbs))
+        fmt.(ratio.(nif, cli_mbs)),
+        fmt.(ratio.(core_mbs, cli_mbs))
       ],
       "",
       &String.pad_leading(&1, 11)

@@ -204,7 +204,7 @@ defmodule Chunker.Compress do
 
   @doc """
   Compresses every binary of `items`, in parallel on several threads when
-  they total 256 KiB or more. Returns one `{:ok, binary}` or
+  they total 8 MiB or more. Returns one `{:ok, binary}` or
   `{:error, reason}` per item, in order (an invalid option gives every item
   the same error). Options: `:level`.
 

@@ -59,6 +59,7 @@ defmodule Chunker.Native do
   def zstd_dict_info(_dict), do: err()
   def zstd_dict_compress(_dict, _data), do: err()
   def zstd_dict_decompress(_dict, _data, _limit), do: err()
+  def compress_core_seconds(_data, _algo, _level, _runs), do: err()
 
   # --- keys, narinfo (Chunker.Nix.Key, Chunker.Nix.Narinfo) ---
   def key_generate(_name), do: err()

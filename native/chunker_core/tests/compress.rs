@@ -359,10 +359,19 @@ fn auto_strategy_skips_incompressible_data() {
 fn batches_match_one_by_one() {
     let items: Vec<Vec<u8>> = (0..40).map(|i| texty(i * 3000, i as u64)).collect();
     let refs: Vec<&[u8]> = items.iter().map(|s| &s[..]).collect();
-    assert!(items.iter().map(Vec::len).sum::<usize>() > batch::PARALLEL_MIN_BYTES);
     for algo in [Algo::Zstd, Algo::Lz4] {
-        let c = batch::compress_batch(&refs, algo, algo.default_level());
-        let framed: Vec<Vec<u8>> = c.into_iter().map(Result::unwrap).collect();
+        // forced parallel, forced sequential and the default agree
+        let framed: Vec<Vec<u8>> = batch::compress_batch(&refs, algo, algo.default_level())
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        for above in [0, usize::MAX] {
+            let c = batch::compress_batch_above(above, &refs, algo, algo.default_level());
+            assert_eq!(
+                c.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+                framed
+            );
+        }
         for (f, i) in framed.iter().zip(&items) {
             assert_eq!(
                 f,

@@ -90,6 +90,38 @@ fn result<'a>(env: Env<'a>, r: Result<&[u8], Error>) -> Term<'a> {
     }
 }
 
+/// Outputs at least this big are handed to the VM without a copy.
+const ZERO_COPY_MIN: usize = 1 << 20;
+
+/// A big output buffer owned by the binary made from it.
+pub struct OutputResource(Vec<u8>);
+
+#[rustler::resource_impl]
+impl rustler::Resource for OutputResource {}
+
+/// A binary of `out`'s bytes: small ones copied (the buffer stays for
+/// reuse), big ones moved into a resource binary (no copy).
+fn out_binary<'a>(env: Env<'a>, out: &mut Vec<u8>) -> Term<'a> {
+    if out.len() < ZERO_COPY_MIN {
+        return bytes(env, out);
+    }
+    let mut owned = std::mem::take(out);
+    if owned.capacity() - owned.len() > owned.len() / 4 {
+        owned.shrink_to_fit();
+    }
+    ResourceArc::new(OutputResource(owned))
+        .make_binary(env, |o| &o.0[..])
+        .to_term(env)
+}
+
+/// `{:ok, binary of out}` or `{:error, reason}`.
+fn out_result<'a, T>(env: Env<'a>, r: Result<T, Error>, out: &mut Vec<u8>) -> Term<'a> {
+    match r {
+        Ok(_) => (ok(), out_binary(env, out)).encode(env),
+        Err(e) => (error(), reason(env, &e)).encode(env),
+    }
+}
+
 #[rustler::nif(schedule = "DirtyCpu")]
 fn compress<'a>(
     env: Env<'a>,
@@ -100,7 +132,7 @@ fn compress<'a>(
     let algo = decode_algo(algo)?;
     Ok(with_out(|out| {
         let r = core::compress_into(data.as_slice(), algo, lvl, out);
-        result(env, r.map(|_| &out[..]))
+        out_result(env, r, out)
     }))
 }
 
@@ -117,7 +149,7 @@ fn decompress<'a>(
             Some(algo) => core::decompress_into(data.as_slice(), algo, limit, out),
             None => core::decompress_auto_into(data.as_slice(), limit, out).map(|(_, n)| n),
         };
-        result(env, r.map(|_| &out[..]))
+        out_result(env, r, out)
     }))
 }
 
@@ -140,7 +172,7 @@ fn compress_auto<'a>(
     Ok(with_out(|out| {
         match auto::compress_auto_into(data.as_slice(), algo, lvl, min_savings, out) {
             Ok(Algo::None) => (ok(), (none(), data.to_term(env))).encode(env),
-            Ok(chosen) => (ok(), (algo_atom(chosen), bytes(env, out))).encode(env),
+            Ok(chosen) => (ok(), (algo_atom(chosen), out_binary(env, out))).encode(env),
             Err(e) => (error(), reason(env, &e)).encode(env),
         }
     }))
@@ -149,7 +181,10 @@ fn compress_auto<'a>(
 fn batch_terms<'a>(env: Env<'a>, results: Vec<Result<Vec<u8>, Error>>) -> Term<'a> {
     let terms: Vec<Term> = results
         .into_iter()
-        .map(|r| result(env, r.as_deref().map_err(Clone::clone)))
+        .map(|r| match r {
+            Ok(mut v) => (ok(), out_binary(env, &mut v)).encode(env),
+            Err(e) => (error(), reason(env, &e)).encode(env),
+        })
         .collect();
     terms.encode(env)
 }
@@ -239,7 +274,7 @@ fn stream_call<'a>(
         } else {
             return Err(NifError::BadArg);
         };
-        Ok(result(env, r.map(|_| &out[..])))
+        Ok(out_result(env, r, out))
     })
 }
 
@@ -292,7 +327,7 @@ fn zstd_dict_compress<'a>(
 ) -> Term<'a> {
     with_out(|out| {
         let r = d.0.compress_into(data.as_slice(), out);
-        result(env, r.map(|_| &out[..]))
+        out_result(env, r, out)
     })
 }
 
@@ -305,6 +340,22 @@ fn zstd_dict_decompress<'a>(
 ) -> Term<'a> {
     with_out(|out| {
         let r = d.0.decompress_into(data.as_slice(), limit, out);
-        result(env, r.map(|_| &out[..]))
+        out_result(env, r, out)
     })
+}
+
+/// Bench aid: the core's `compress_into` alone on `data` (no term
+/// conversion, no copy), fastest of `runs` calls in seconds, so the NIF's
+/// overhead can be measured in the same process (bench/compress.exs).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn compress_core_seconds(data: Binary, algo: Term, lvl: i32, runs: u32) -> Result<f64, NifError> {
+    let algo = decode_algo(algo)?;
+    let mut out = Vec::new();
+    let mut best = f64::INFINITY;
+    for _ in 0..runs.max(1) {
+        let t = std::time::Instant::now();
+        core::compress_into(data.as_slice(), algo, lvl, &mut out).map_err(|_| NifError::BadArg)?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
