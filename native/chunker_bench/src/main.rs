@@ -9,6 +9,7 @@ mod compress;
 mod data;
 mod harness;
 mod hash;
+mod nar;
 mod nix;
 mod pipeline;
 
@@ -24,6 +25,7 @@ const GROUPS: &[Group] = &[
     ("nix", nix::run),
     ("pipeline", pipeline::run),
     ("compress", compress::run),
+    ("nar", nar::run),
 ];
 
 fn main() {
