@@ -18,6 +18,21 @@ defmodule Mix.Tasks.Chunker.Ingest do
   and ETA on a terminal, a plain line about once a second otherwise.
   `--json` prints one JSON object per input and one for the total instead of
   the text lines.
+
+  ## NAR mode
+
+      mix chunker.ingest PATH... --nar [--nar-aware] [--normalize-refs]
+
+  `--nar` (implied by `--nar-aware` and `--normalize-refs`) treats each input
+  as one NAR: a `.nar` file as is, any other file, directory or store path
+  serialised with `Chunker.NAR.dump/1` on the fly (in memory). Each NAR is
+  chunked with `Chunker.NAR.chunk/2` in every requested mode: `plain`
+  always, `nar-aware` with `--nar-aware`, `nar-aware+refs` with
+  `--normalize-refs` (the references are the `/nix/store/<hash>-` strings
+  found in the NAR, as Nix's reference scanner finds them). Per input and
+  mode it prints the bytes the input adds to what the previous inputs stored
+  (new chunks, plus the patch list when normalising), then per mode the
+  unique bytes and the dedup ratio over all inputs.
   """
   use Mix.Task
   alias Mix.Tasks.Chunker.Ingest.Progress
@@ -31,7 +46,10 @@ defmodule Mix.Tasks.Chunker.Ingest do
     compress: :string,
     level: :integer,
     max_in_flight: :integer,
-    json: :boolean
+    json: :boolean,
+    nar: :boolean,
+    nar_aware: :boolean,
+    normalize_refs: :boolean
   ]
 
   @compressions ~w(zstd lz4 xz bzip2 none)
@@ -41,6 +59,15 @@ defmodule Mix.Tasks.Chunker.Ingest do
     Mix.Task.run("app.start")
     {opts, paths, invalid} = OptionParser.parse(args, strict: @switches)
     if invalid != [], do: Mix.raise("unknown or invalid options: #{inspect(invalid)}")
+
+    if opts[:nar] || opts[:nar_aware] || opts[:normalize_refs] do
+      run_nar(opts, paths)
+    else
+      run_files(opts, paths)
+    end
+  end
+
+  defp run_files(opts, paths) do
     ingest_opts = ingest_options(opts)
     json = Keyword.get(opts, :json, false)
     paths = if paths == [], do: [List.to_string(:code.root_dir())], else: paths
@@ -209,6 +236,158 @@ defmodule Mix.Tasks.Chunker.Ingest do
       Mix.shell().info(
         "total: #{total} bytes, #{:ets.info(seen, :size)} unique chunks, unique bytes #{unique}, " <>
           "dedup ratio #{ratio}, stored #{stored} bytes"
+      )
+    end
+  end
+
+  # --- NAR mode ---
+
+  defp run_nar(opts, paths) do
+    json = Keyword.get(opts, :json, false)
+    paths = if paths == [], do: [List.to_string(:code.root_dir())], else: paths
+    chunk_opts = nar_chunk_options(opts)
+
+    modes =
+      [{"plain", false, false}] ++
+        if(opts[:nar_aware], do: [{"nar-aware", true, false}], else: []) ++
+        if(opts[:normalize_refs], do: [{"nar-aware+refs", true, true}], else: [])
+
+    # Per mode: chunk hash => length seen so far, and bytes of patch lists.
+    seen = Map.new(modes, fn {name, _, _} -> {name, %{chunks: %{}, patches: 0, bytes: 0}} end)
+
+    seen =
+      Enum.reduce(paths, seen, fn path, seen ->
+        nar = nar_of(path)
+        refs = if opts[:normalize_refs], do: store_references(nar), else: []
+
+        Enum.reduce(modes, seen, fn {name, aware, normalize}, seen ->
+          started = System.monotonic_time(:microsecond)
+          mode_opts = [nar_aware: aware, references: if(normalize, do: refs, else: [])]
+
+          %{chunks: chunks, patches: patches} =
+            case Chunker.NAR.chunk(nar, mode_opts ++ chunk_opts) do
+              {:ok, result} ->
+                result
+
+              {:error, reason} ->
+                Mix.raise("#{path}: #{Exception.message(%Chunker.Error{reason: reason})}")
+            end
+
+          seconds = max(System.monotonic_time(:microsecond) - started, 1) / 1_000_000
+          state = seen[name]
+          patch_bytes = if normalize, do: byte_size(patches), else: 0
+
+          {known, added} =
+            Enum.reduce(chunks, {state.chunks, 0}, fn c, {known, added} ->
+              if Map.has_key?(known, c.hash),
+                do: {known, added},
+                else: {Map.put(known, c.hash, c.length), added + c.length}
+            end)
+
+          print_nar_input(
+            path,
+            name,
+            byte_size(nar),
+            length(chunks),
+            added + patch_bytes,
+            seconds,
+            json
+          )
+
+          Map.put(seen, name, %{
+            chunks: known,
+            patches: state.patches + patch_bytes,
+            bytes: state.bytes + byte_size(nar)
+          })
+        end)
+      end)
+
+    for {name, _, _} <- modes, do: print_nar_total(name, seen[name], json)
+    :ok
+  end
+
+  defp nar_chunk_options(opts) do
+    hash =
+      case opts[:hash] do
+        nil -> :sha256
+        "sha256" -> :sha256
+        "blake3" -> :blake3
+        other -> Mix.raise("--hash must be sha256 or blake3, got: #{other}")
+      end
+
+    opts
+    |> Keyword.take([:min_size, :avg_size, :max_size, :normalization])
+    |> Keyword.put(:hash, hash)
+  end
+
+  defp nar_of(path) do
+    result =
+      cond do
+        String.ends_with?(path, ".nar") and File.regular?(path) -> File.read(path)
+        match?({:ok, _}, File.lstat(path)) -> Chunker.NAR.dump(path)
+        true -> Mix.raise("no such file or directory: #{path}")
+      end
+
+    case result do
+      {:ok, nar} ->
+        nar
+
+      {:error, reason} ->
+        Mix.raise("#{path}: #{Exception.message(%Chunker.Error{reason: reason})}")
+    end
+  end
+
+  # The store-path hashes a NAR mentions, as Nix's reference scanner finds them.
+  defp store_references(nar) do
+    ~r"/nix/store/([0-9a-df-np-sv-z]{32})-"
+    |> Regex.scan(nar, capture: :all_but_first)
+    |> List.flatten()
+    |> Enum.uniq()
+  end
+
+  defp print_nar_input(path, mode, bytes, chunks, added, seconds, true) do
+    Mix.shell().info(
+      json(%{
+        input: path,
+        mode: mode,
+        bytes: bytes,
+        chunks: chunks,
+        added_bytes: added,
+        seconds: seconds
+      })
+    )
+  end
+
+  defp print_nar_input(path, mode, bytes, chunks, added, seconds, false) do
+    mean = if chunks > 0, do: div(bytes, chunks), else: 0
+    pct = if bytes > 0, do: Float.round(100 * added / bytes, 1), else: 0.0
+
+    Mix.shell().info(
+      "#{path} [#{mode}]: #{bytes} NAR bytes, #{chunks} chunks, mean chunk #{mean} bytes, " <>
+        "#{Float.round(bytes / 1_000_000 / seconds, 1)} MB/s, adds #{added} bytes (#{pct}%)"
+    )
+  end
+
+  defp print_nar_total(mode, state, json) do
+    unique = state.chunks |> Map.values() |> Enum.sum()
+    stored = unique + state.patches
+    ratio = if stored > 0, do: Float.round(state.bytes / stored, 3), else: 1.0
+
+    if json do
+      Mix.shell().info(
+        json(%{
+          mode: mode,
+          total_bytes: state.bytes,
+          unique_chunks: map_size(state.chunks),
+          unique_bytes: unique,
+          patch_bytes: state.patches,
+          dedup_ratio: ratio
+        })
+      )
+    else
+      Mix.shell().info(
+        "total [#{mode}]: #{state.bytes} NAR bytes, #{map_size(state.chunks)} unique chunks, " <>
+          "unique bytes #{unique} + patches #{state.patches}, dedup ratio #{ratio}"
       )
     end
   end
