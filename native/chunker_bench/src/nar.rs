@@ -16,7 +16,8 @@ fn build(body: &[u8], sizes: &[usize]) -> Vec<u8> {
     while pos < body.len() {
         let n = sizes[i % sizes.len()].min(body.len() - pos);
         enc.entry_start(format!("f{i:08}").as_bytes()).unwrap();
-        enc.regular(i % 3 == 0, n as u64, &body[pos..pos + n]).unwrap();
+        enc.regular(i % 3 == 0, n as u64, &body[pos..pos + n])
+            .unwrap();
         enc.entry_end().unwrap();
         pos += n;
         i += 1;
@@ -46,7 +47,10 @@ pub fn run(args: &Args) -> Vec<Case> {
     let body = data::real(n);
     let sets = [
         // A package-like mix (1 KiB .. 4 MiB) and many small files.
-        ("mixed", build(&body, &[1024, 300_000, 12_000, 4 << 20, 70_000, 2_500])),
+        (
+            "mixed",
+            build(&body, &[1024, 300_000, 12_000, 4 << 20, 70_000, 2_500]),
+        ),
         ("small_files", build(&body, &[4096, 700, 16_384])),
     ];
     let mut cases = Vec::new();
@@ -103,7 +107,11 @@ pub fn run(args: &Args) -> Vec<Case> {
             .vs(&memcpy),
         );
         let hashes: Vec<Vec<u8>> = (0..16u8)
-            .map(|i| (0..32u8).map(|j| b"0123456789abcdfg"[((i ^ j) % 16) as usize]).collect())
+            .map(|i| {
+                (0..32u8)
+                    .map(|j| b"0123456789abcdfg"[((i ^ j) % 16) as usize])
+                    .collect()
+            })
             .collect();
         cases.push(
             Case::new(
@@ -117,7 +125,10 @@ pub fn run(args: &Args) -> Vec<Case> {
             .vs(&memcpy),
         );
         cases.push(memcpy);
-        for (min, avg, max) in [(131_072u64, 524_288u64, 2_097_152u64), (16_384, 65_536, 262_144)] {
+        for (min, avg, max) in [
+            (131_072u64, 524_288u64, 2_097_152u64),
+            (16_384, 65_536, 262_144),
+        ] {
             let config = ChunkerConfig::new(min, avg, max, 1).expect("valid");
             let label = format!("{}K", avg / 1024);
             let plain = Case::new(
