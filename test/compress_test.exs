@@ -283,7 +283,14 @@ defmodule Chunker.CompressTest do
       end
 
       assert_raise ArgumentError, ~r/expected a binary/, fn -> Compress.decompress(:a, :zstd) end
-      assert_raise ArgumentError, fn -> Compress.update(make_ref(), "a") end
+
+      assert_raise ArgumentError, ~r/expected a handle/, fn ->
+        Compress.update(make_ref(), "a")
+      end
+
+      assert_raise ArgumentError, ~r/expected a handle/, fn -> Compress.finish(make_ref()) end
+      assert_raise ArgumentError, ~r/list of binaries/, fn -> Compress.train_dictionary(:x) end
+      assert_raise ArgumentError, ~r/binary dictionary/, fn -> Compress.load_dictionary(1) end
       assert_raise ArgumentError, fn -> Compress.open_compress(:gzip) end
 
       assert {:error, {:invalid_options, {:max_size, _}}} =

@@ -303,7 +303,7 @@ defmodule Chunker.Compress do
   """
   @spec update(handle(), binary()) :: {:ok, binary()} | {:error, reason()}
   def update(handle, data) when is_reference(handle) and is_binary(data),
-    do: Native.compress_stream_update(handle, data)
+    do: handle |> Native.compress_stream_update(data) |> check_handle(handle)
 
   def update(handle, data) do
     raise ArgumentError,
@@ -317,10 +317,18 @@ defmodule Chunker.Compress do
   `{:error, :finished}`.
   """
   @spec finish(handle()) :: {:ok, binary()} | {:error, reason()}
-  def finish(handle) when is_reference(handle), do: Native.compress_stream_finish(handle)
+  def finish(handle) when is_reference(handle),
+    do: handle |> Native.compress_stream_finish() |> check_handle(handle)
 
-  def finish(handle),
-    do: raise(ArgumentError, "expected a stream handle, got: #{inspect(handle, limit: 5)}")
+  def finish(handle), do: check_handle(:not_a_handle, handle)
+
+  defp check_handle(:not_a_handle, handle) do
+    raise ArgumentError,
+          "expected a handle from Chunker.Compress.open_compress/2 or open_decompress/2, got: " <>
+            inspect(handle, limit: 5)
+  end
+
+  defp check_handle(result, _handle), do: result
 
   @doc """
   Lazily compresses an enumerable of binaries (e.g. `File.stream!(path, [],
@@ -371,7 +379,9 @@ defmodule Chunker.Compress do
   Returns the raw dictionary, to store and to load with `load_dictionary/2`.
   """
   @spec train_dictionary([binary()], keyword()) :: {:ok, binary()} | {:error, reason()}
-  def train_dictionary(samples, opts \\ []) when is_list(samples) do
+  def train_dictionary(samples, opts \\ [])
+
+  def train_dictionary(samples, opts) when is_list(samples) do
     check_binaries!(samples)
 
     with {:ok, opts} <- options(opts, [:size]) do
@@ -386,6 +396,9 @@ defmodule Chunker.Compress do
     end
   end
 
+  def train_dictionary(samples, _opts),
+    do: raise(ArgumentError, "expected a list of binaries, got: #{inspect(samples, limit: 5)}")
+
   @doc """
   Prepares a raw dictionary (from `train_dictionary/2`, or any bytes as
   raw content) for compression at `:level` (default 3) and decompression.
@@ -397,7 +410,9 @@ defmodule Chunker.Compress do
       {:ok, "/nix/store/abc"}
   """
   @spec load_dictionary(binary(), keyword()) :: {:ok, Dictionary.t()} | {:error, reason()}
-  def load_dictionary(raw, opts \\ []) when is_binary(raw) do
+  def load_dictionary(raw, opts \\ [])
+
+  def load_dictionary(raw, opts) when is_binary(raw) do
     with {:ok, opts} <- options(opts, [:level]),
          {:ok, level} <- level(:zstd, opts),
          {:ok, ref} <- Native.zstd_dict_load(raw, level) do
@@ -406,20 +421,20 @@ defmodule Chunker.Compress do
     end
   end
 
+  def load_dictionary(raw, _opts),
+    do: raise(ArgumentError, "expected a binary dictionary, got: #{inspect(raw, limit: 5)}")
+
   # --- options ---
 
   defp options(opts, allowed) when is_list(opts) do
-    case Enum.find(opts, fn
-           {key, _} when is_atom(key) -> key not in allowed
-           _ -> true
-         end) do
+    case bad_entry(opts, allowed) do
       nil ->
         {:ok, opts}
 
-      {key, _} ->
+      {:unknown, key} ->
         invalid(key, "unknown option (allowed: #{Enum.map_join(allowed, ", ", &inspect/1)})")
 
-      other ->
+      {:entry, other} ->
         invalid(:opts, "not a keyword list entry: #{inspect(other, limit: 5)}")
     end
   end
@@ -445,6 +460,16 @@ defmodule Chunker.Compress do
     end
   end
 
+  # The first entry that is not an allowed `{key, value}` (improper lists too).
+  defp bad_entry([], _allowed), do: nil
+
+  defp bad_entry([{key, _} | rest], allowed) when is_atom(key) do
+    if key in allowed, do: bad_entry(rest, allowed), else: {:unknown, key}
+  end
+
+  defp bad_entry([other | _], _allowed), do: {:entry, other}
+  defp bad_entry(tail, _allowed), do: {:entry, tail}
+
   defp min_savings(x) when is_number(x) and x >= 0 and x <= 1, do: {:ok, x / 1}
   defp min_savings(x), do: invalid(:min_savings, "must be a number in 0..1, got: #{inspect(x)}")
 
@@ -468,9 +493,13 @@ defmodule Chunker.Compress do
   defp invalid(field, why), do: {:error, {:invalid_options, {field, why}}}
 
   defp check_binaries!(items) do
-    unless Enum.all?(items, &is_binary/1),
+    unless binaries?(items),
       do: raise(ArgumentError, "expected a list of binaries, got: #{inspect(items, limit: 5)}")
   end
+
+  defp binaries?([]), do: true
+  defp binaries?([item | rest]) when is_binary(item), do: binaries?(rest)
+  defp binaries?(_), do: false
 
   defp bad_list(items, algo) when is_list(items), do: bad_args("", algo)
   defp bad_list(items, _), do: bad_args(items, nil)

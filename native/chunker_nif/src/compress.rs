@@ -21,6 +21,7 @@ rustler::atoms! {
     dictionary,
     library,
     level,
+    not_a_handle,
 }
 
 /// Output buffers above this capacity are freed after a call, not kept.
@@ -272,7 +273,7 @@ fn stream_call<'a>(
                 None => dec.finish(out),
             }
         } else {
-            return Err(NifError::BadArg);
+            return Ok(not_a_handle().encode(env));
         };
         Ok(out_result(env, r, out))
     })
