@@ -233,6 +233,39 @@ defmodule Chunker.NARTest do
     end
   end
 
+  test "a real NAR (OTP's stdlib) rebuilds from chunks + patches in every mode", %{tmp_dir: tmp} do
+    src = :code.lib_dir(:stdlib) |> List.to_string()
+    nar = NAR.dump!(src)
+    assert nar == nix_dump(src)
+    entries = NAR.entries!(nar)
+    assert length(entries) > 50
+
+    # References that do occur: hashes planted in a copy of one real file.
+    refs = for _ <- 1..2, do: hash()
+    root = Path.join(tmp, "stdlib")
+    :ok = NAR.unpack(nar, root)
+    [beam | _] = Path.wildcard(Path.join(root, "ebin/*.beam"))
+
+    File.write!(
+      beam,
+      File.read!(beam) <> "/nix/store/#{hd(refs)}-x /nix/store/#{List.last(refs)}-y"
+    )
+
+    planted = NAR.dump!(root)
+
+    for nar <- [nar, planted],
+        sizes <- [[], [min_size: 16_384, avg_size: 65_536, max_size: 262_144]],
+        aware <- [false, true],
+        references <- [[], refs] do
+      opts = [nar_aware: aware, references: references, payloads: true] ++ sizes
+      %{chunks: chunks, patches: patches} = NAR.chunk!(nar, opts)
+      assert NAR.rebuild(Enum.map(chunks, & &1.data), patches, references) == {:ok, nar}
+    end
+
+    %{patches: patches} = NAR.chunk!(planted, nar_aware: true, references: refs)
+    assert byte_size(patches) > 1
+  end
+
   test "chunking errors" do
     assert {:error, {:nar, 0, :bad_magic}} = NAR.chunk(String.duplicate("x", 64))
     nar = NAR.dump!(__ENV__.file)

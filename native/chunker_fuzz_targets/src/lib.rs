@@ -19,6 +19,7 @@
 
 pub mod chunking;
 pub mod input;
+pub mod nar;
 pub mod nix;
 
 pub use input::{Input, Rng};
@@ -50,6 +51,11 @@ pub const TARGETS: &[Target] = &[
         name: "nix_encodings",
         run: nix::nix_encodings,
         generate: nix::generate_nix_input,
+    },
+    Target {
+        name: "nar_read",
+        run: nar::nar_read,
+        generate: nar::generate_nar_input,
     },
 ];
 
