@@ -271,6 +271,10 @@ defmodule Chunker.NARTest do
     nar = NAR.dump!(__ENV__.file)
     assert {:error, {:invalid_options, {:nar_aware, _}}} = NAR.chunk(nar, nar_aware: 1)
     assert {:error, {:invalid_options, {:avg_size, _}}} = NAR.chunk(nar, avg_size: 3)
+
+    assert {:error, {:invalid_options, {:normalization, _}}} =
+             NAR.chunk(nar, normalization: 2 ** 64)
+
     assert {:error, {:invalid_reference, 1}} = NAR.chunk(nar, references: [hash(), "nope"])
     assert {:error, :invalid_patches} = NAR.rebuild([nar], <<1, 0, 5>>, [hash()])
     assert {:error, :invalid_patches} = NAR.rebuild(["short"], <<1, 0, 0>>, [hash()])

@@ -47,6 +47,7 @@ rustler::atoms! {
     none,
     invalid_reference,
     invalid_patches,
+    invalid_options,
 }
 
 /// POSIX atom, including the codes unpacking meets that the shared table lacks.
@@ -296,11 +297,24 @@ fn decode_refs(list: ListIterator) -> Vec<Vec<u8>> {
 /// (types already checked by Chunker.Options).
 fn decode_config<'a>(
     env: Env<'a>,
-    sizes: (u64, u64, u64, u64),
+    sizes: Term<'a>,
     hash: Atom,
 ) -> Result<(ChunkerConfig, Option<HashAlgo>), Term<'a>> {
-    let config =
-        ChunkerConfig::new(sizes.0, sizes.1, sizes.2, sizes.3).map_err(|e| cdc_error(env, &e))?;
+    let invalid = |field: &str| {
+        let reason = "must be a non-negative integer below 2^64";
+        let field = Atom::from_str(env, field).unwrap_or(error());
+        (error(), (invalid_options(), (field, reason))).encode(env)
+    };
+    let (min, avg, max, level): (Term, Term, Term, Term) =
+        sizes.decode().map_err(|_| invalid("min_size"))?;
+    let int = |t: Term<'a>, field| t.decode::<u64>().map_err(|_| invalid(field));
+    let config = ChunkerConfig::new(
+        int(min, "min_size")?,
+        int(avg, "avg_size")?,
+        int(max, "max_size")?,
+        int(level, "normalization")?,
+    )
+    .map_err(|e| cdc_error(env, &e))?;
     let algo = if hash == sha256() {
         Some(HashAlgo::Sha256)
     } else if hash == blake3() {
@@ -318,7 +332,7 @@ fn decode_config<'a>(
 fn nar_chunk<'a>(
     env: Env<'a>,
     data: Binary<'a>,
-    sizes: (u64, u64, u64, u64),
+    sizes: Term<'a>,
     hash: Atom,
     payloads: bool,
     nar_aware: bool,
