@@ -18,6 +18,7 @@
 //! The replay test checks that these four stay in step.
 
 pub mod chunking;
+pub mod compress;
 pub mod input;
 pub mod nar;
 pub mod nix;
@@ -56,6 +57,11 @@ pub const TARGETS: &[Target] = &[
         name: "nar_read",
         run: nar::nar_read,
         generate: nar::generate_nar_input,
+    },
+    Target {
+        name: "decompress",
+        run: compress::decompress,
+        generate: compress::generate_decompress_input,
     },
 ];
 

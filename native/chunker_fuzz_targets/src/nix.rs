@@ -154,7 +154,10 @@ fn store_path_string(bytes: &[u8]) {
 
 /// Small random edits: flip, drop, insert or truncate.
 fn mutate(rng: &mut Rng, mut s: Vec<u8>) -> Vec<u8> {
-    for _ in 0..rng.below(3) {
+    if rng.below(2) == 0 {
+        return s;
+    }
+    for _ in 0..1 + rng.below(2) {
         if s.is_empty() {
             s.push(rng.byte());
             continue;
@@ -188,10 +191,12 @@ pub fn generate_nix_input(rng: &mut Rng) -> Vec<u8> {
             let hash = Hash::from_bytes(algo, &digest).expect("size");
             let encoding = ENCODINGS[rng.below(4) as usize];
             let with_algo = rng.below(4) != 0;
-            out.push(if with_algo {
-                rng.below(5) as u8
+            let index = Algo::ALL.iter().position(|&a| a == algo).expect("known") as u8;
+            // With a prefix: no expected algorithm, or the right one.
+            out.push(if with_algo && rng.below(2) == 0 {
+                4
             } else {
-                Algo::ALL.iter().position(|&a| a == algo).expect("known") as u8
+                index
             });
             out.extend(mutate(
                 rng,
@@ -224,6 +229,33 @@ mod tests {
             "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
         );
         assert_eq!(reference_base32(&[]), "");
+    }
+
+    #[test]
+    fn generated_inputs_are_mostly_valid() {
+        let mut rng = Rng::new(7);
+        let (mut hashes, mut parsed, mut paths, mut valid) = (0, 0, 0, 0);
+        for _ in 0..2000 {
+            let input = generate_nix_input(&mut rng);
+            match input[0] {
+                2 => {
+                    hashes += 1;
+                    let expected = match input[1] % 5 {
+                        4 => None,
+                        i => Some(Algo::ALL[i as usize]),
+                    };
+                    let text = String::from_utf8_lossy(&input[2..]);
+                    parsed += Hash::parse(&text, expected).is_ok() as u32;
+                }
+                3 => {
+                    paths += 1;
+                    valid += valid_store_path(&String::from_utf8_lossy(&input[1..])) as u32;
+                }
+                _ => {}
+            }
+        }
+        assert!(parsed * 3 > hashes, "{parsed} of {hashes} hash strings parse");
+        assert!(valid * 3 > paths, "{valid} of {paths} store paths valid");
     }
 
     #[test]
