@@ -21,6 +21,7 @@ pub mod chunking;
 pub mod compress;
 pub mod input;
 pub mod nar;
+pub mod narinfo;
 pub mod nix;
 
 pub use input::{Input, Rng};
@@ -62,6 +63,11 @@ pub const TARGETS: &[Target] = &[
         name: "decompress",
         run: compress::decompress,
         generate: compress::generate_decompress_input,
+    },
+    Target {
+        name: "narinfo_keys",
+        run: narinfo::narinfo_keys,
+        generate: narinfo::generate_narinfo_input,
     },
 ];
 

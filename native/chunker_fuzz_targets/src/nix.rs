@@ -254,7 +254,10 @@ mod tests {
                 _ => {}
             }
         }
-        assert!(parsed * 3 > hashes, "{parsed} of {hashes} hash strings parse");
+        assert!(
+            parsed * 3 > hashes,
+            "{parsed} of {hashes} hash strings parse"
+        );
         assert!(valid * 3 > paths, "{valid} of {paths} store paths valid");
     }
 
