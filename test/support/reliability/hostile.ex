@@ -17,6 +17,8 @@ defmodule Chunker.Reliability.Hostile do
   # a crash, a timeout) is a violation. The bare "argument error" of a NIF's
   # badarg is not a clear message. Targeted cases also check the result.
 
+  import Bitwise, only: [<<<: 2]
+
   @allowed_exceptions [ArgumentError, Chunker.Error]
 
   # Modules that landed before this suite and still raise other exceptions
@@ -258,6 +260,7 @@ defmodule Chunker.Reliability.Hostile do
       fn -> Chunker.open!(min_size: 64, avg_size: 256, max_size: 1024) end,
       fn -> finished_handle() end,
       fn -> foreign_handle() end,
+      fn -> other_handle() end,
       fn -> fn -> :x end end,
       fn -> random_binary(Enum.random([1, 7, 100, 5000])) end,
       fn -> random_binary(Enum.random([65_537, 300_000])) end,
@@ -287,6 +290,20 @@ defmodule Chunker.Reliability.Hostile do
     h
   end
 
+  # A handle of another kind (hash, compressor, decompressor), when present.
+  def other_handle do
+    [
+      {Chunker.Hash, fn -> Chunker.Hash.open() end},
+      {Chunker.Compress, fn -> elem(Chunker.Compress.open_compress(:zstd), 1) end},
+      {Chunker.Compress, fn -> elem(Chunker.Compress.open_decompress(:auto), 1) end}
+    ]
+    |> Enum.filter(fn {m, _} -> Code.ensure_loaded?(m) end)
+    |> case do
+      [] -> make_ref()
+      makers -> elem(Enum.random(makers), 1).()
+    end
+  end
+
   # A handle opened by a process that has since exited.
   defp foreign_handle do
     parent = self()
@@ -310,7 +327,7 @@ defmodule Chunker.Reliability.Hostile do
   ## Targeted cases
 
   defp targeted_cases do
-    chunk_cases() ++ handle_cases() ++ file_cases() ++ nar_cases()
+    chunk_cases() ++ handle_cases() ++ file_cases() ++ nar_cases() ++ compress_cases()
   end
 
   defp invalid(field) do
@@ -446,6 +463,67 @@ defmodule Chunker.Reliability.Hostile do
       {{:chunk_file, :not_a_path}, fn -> Chunker.chunk_file({:a}) end, :raise},
       {{:chunk_file, :improper}, fn -> Chunker.chunk_file(["a" | :b]) end, :raise}
     ]
+  end
+
+  defp compress_cases do
+    if Code.ensure_loaded?(Chunker.Compress) do
+      alias Chunker.Compress
+      bomb = Compress.compress!(:binary.copy(<<0>>, 8 * 1024 * 1024), :zstd)
+      random = :rand.bytes(5000)
+      exceeded = &(&1 == {:error, {:size_exceeded, 1024}})
+
+      bombs =
+        for algo <- [:zstd, :lz4, :xz, :bzip2] do
+          packed = Compress.compress!(:binary.copy(<<0>>, 4 * 1024 * 1024), algo)
+
+          [
+            {{:decompress, :bomb, algo},
+             fn -> Compress.decompress(packed, algo, max_size: 1024) end, {:returns, exceeded}},
+            {{:decompress_stream, :bomb, algo},
+             fn ->
+               {:ok, d} = Compress.open_decompress(:auto, max_size: 1024)
+               Compress.update(d, packed)
+             end, {:returns, exceeded}}
+          ]
+        end
+
+      corrupt =
+        for algo <- [:zstd, :lz4, :xz, :bzip2, :auto] do
+          {{:decompress, :random_bytes, algo},
+           fn -> Compress.decompress(random, algo, max_size: 1 <<< 20) end, :error}
+        end
+
+      limits =
+        for max <- [-1, 2 ** 64, 1.5, :infinity, "1"] do
+          {{:decompress, :max_size, max},
+           fn -> Compress.decompress(bomb, :zstd, max_size: max) end, :error}
+        end
+
+      handles = [
+        {{:feed, :compress_handle},
+         fn -> Chunker.feed(elem(Compress.open_compress(:zstd), 1), "x") end, :raise},
+        {{:compress_update, :chunker_handle}, fn -> Compress.update(Chunker.open!(), "x") end,
+         :raise},
+        {{:compress_update, :finished},
+         fn ->
+           {:ok, h} = Compress.open_compress(:lz4)
+           {:ok, _} = Compress.finish(h)
+           Compress.update(h, "x")
+         end, {:returns, &(&1 == {:error, :finished})}},
+        {{:decompress_stream, :truncated},
+         fn ->
+           packed = Compress.compress!(:rand.bytes(10_000), :xz)
+
+           [binary_part(packed, 0, div(byte_size(packed), 2))]
+           |> Compress.decompress_stream(:xz)
+           |> Stream.run()
+         end, :raise}
+      ]
+
+      List.flatten(bombs) ++ corrupt ++ limits ++ handles
+    else
+      []
+    end
   end
 
   defp nar_cases do
