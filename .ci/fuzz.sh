@@ -5,6 +5,7 @@
 #   CHUNKER_FUZZ_BUDGET   total seconds of fuzzing (default 60), split evenly,
 #                         at most CHUNKER_FUZZ_SECONDS (default 15) per target
 #   CHUNKER_FUZZ_INSTALL  1: `cargo install cargo-fuzz` when missing (~40 s)
+#   CHUNKER_FUZZ_BUILD_TIMEOUT  seconds for building the targets (default 300)
 # A crash or invariant violation fails; the input is in native/fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/../native/fuzz"
@@ -30,7 +31,18 @@ max=${CHUNKER_FUZZ_SECONDS:-15}
 [ "$per" -gt "$max" ] && per=$max
 [ "$per" -lt 1 ] && per=1
 
-cargo +nightly fuzz build -O 2>&1 | tail -1
+# The first build compiles everything (C codecs included) with sanitizer
+# instrumentation: bounded too; later builds are incremental.
+build_timeout=${CHUNKER_FUZZ_BUILD_TIMEOUT:-300}
+build_status=0
+timeout "$build_timeout" cargo +nightly fuzz build -O >/tmp/chunker-fuzz-build.log 2>&1 || build_status=$?
+if [ "$build_status" = 124 ]; then
+  echo "fuzz: skipped (build not done in ${build_timeout}s; it resumes next run)"
+  exit 0
+elif [ "$build_status" != 0 ]; then
+  tail -30 /tmp/chunker-fuzz-build.log
+  exit "$build_status"
+fi
 for t in $targets; do
   # New inputs go to a scratch directory, never into the checked-in seeds.
   scratch=$(mktemp -d)
