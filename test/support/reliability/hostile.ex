@@ -25,14 +25,7 @@ defmodule Chunker.Reliability.Hostile do
   # (FunctionClauseError, KeyError...) for wrong argument types: their
   # contract violations are reported, not failed, until fixed. Severe
   # violations fail for every module; any module not listed here is strict.
-  @lenient_modules [
-    Chunker.Cache,
-    Chunker.Compress,
-    Chunker.Config,
-    Chunker.Metrics,
-    Chunker.Nix.Key,
-    Chunker.Pipeline
-  ]
+  @lenient_modules []
   @call_timeout 10_000
 
   # Public but not entry points for data: exception callbacks, struct helpers.
