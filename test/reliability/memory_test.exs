@@ -4,7 +4,7 @@ defmodule Chunker.Reliability.MemoryTest do
   # (256 MiB for hashing and NAR hashing; 1 GiB of each, every format, with
   # --include slow) grows peak RSS by less than 64 MiB each; decompression
   # bombs are stopped by the limit in under 100 ms.
-  use ExUnit.Case, async: true
+  use ExUnit.Case, async: false
 
   alias Chunker.Reliability.{Memory, Peer}
 

@@ -3,7 +3,7 @@ defmodule Chunker.Reliability.StressTest do
   # streaming handles, hashing, and processes killed mid-stream. Results are
   # checked, every round is time-bounded (no deadlock) and memory goes back
   # to its baseline after GC (no leak).
-  use ExUnit.Case, async: true
+  use ExUnit.Case, async: false
 
   alias Chunker.Reliability.{Peer, Stress}
 
