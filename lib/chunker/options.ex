@@ -64,11 +64,20 @@ defmodule Chunker.Options do
   defp sizes(opts) do
     fields = [:min_size, :avg_size, :max_size, :normalization]
 
-    case Enum.find(fields, &(not is_integer(opts[&1]))) do
-      nil -> {:ok, List.to_tuple(Enum.map(fields, &opts[&1]))}
-      field -> invalid(field, "must be an integer, got: #{inspect(opts[field], limit: 5)}")
+    # Every NIF decodes these as u64: anything else must not reach it.
+    case Enum.find(fields, &(not u64?(opts[&1]))) do
+      nil ->
+        {:ok, List.to_tuple(Enum.map(fields, &opts[&1]))}
+
+      field ->
+        invalid(
+          field,
+          "must be a non-negative integer below 2^64, got: #{inspect(opts[field], limit: 5)}"
+        )
     end
   end
+
+  defp u64?(v), do: is_integer(v) and v >= 0 and v < 18_446_744_073_709_551_616
 
   defp hash(algo) when algo in [:sha256, :blake3, :none], do: {:ok, algo}
 
