@@ -69,8 +69,6 @@ pub struct ChunkerConfig {
     pub(crate) normalization: Normalization,
     pub(crate) mask_s: u64,
     pub(crate) mask_l: u64,
-    /// Lane length of the interleaved scan (derived from `avg_size`).
-    pub(crate) lane: usize,
 }
 
 impl Default for ChunkerConfig {
@@ -116,7 +114,6 @@ impl ChunkerConfig {
             normalization,
             mask_s,
             mask_l,
-            lane: super::scan::lane_len(avg),
         })
     }
 

@@ -44,13 +44,23 @@ fn step(h: u64, byte: u8) -> u64 {
     h.wrapping_add(h).wrapping_add(GEAR[byte as usize])
 }
 
+/// `GEAR[i] << 1`, for the pair-wise serial scan.
+const GEAR_LS: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = GEAR[i] << 1;
+        i += 1;
+    }
+    t
+};
+
 /// The serial scan (reference semantics, short ranges and the tail of
 /// [`scan`]). Advances `hash` over `data[from..to]`; returns the first index
 /// whose updated hash has no bit of `mask` set.
 ///
-/// Bytes go in pairs, as in the crate: `h' = (h << 2) + (2 G[a] + G[b])`
-/// keeps one shift and one add per two bytes on the dependency chain; the
-/// hash at `a` is tested as `2 h_a = (h << 2) + 2 G[a]` against `mask << 1`.
+/// Bytes go in pairs, as in the crate: `2 h_a = (h << 2) + 2 G[a]` is tested
+/// against `mask << 1`, then `h_b = 2 h_a + G[b]`.
 #[inline]
 pub(crate) fn scan_serial(
     data: &[u8],
@@ -62,23 +72,22 @@ pub(crate) fn scan_serial(
     let mut h = *hash;
     let mask2 = mask << 1;
     let range = &data[from..to];
-    let mut pairs = range.chunks_exact(2);
-    for (k, pair) in pairs.by_ref().enumerate() {
-        let ga = GEAR[pair[0] as usize] << 1;
-        let x = h << 2;
-        let ha2 = x.wrapping_add(ga);
-        if ha2 & mask2 == 0 {
-            *hash = ha2 >> 1;
-            return Some(from + 2 * k);
+    let pairs = range.len() / 2;
+    for k in 0..pairs {
+        let a = 2 * k;
+        h = (h << 2).wrapping_add(GEAR_LS[range[a] as usize]);
+        if h & mask2 == 0 {
+            *hash = h >> 1;
+            return Some(from + a);
         }
-        h = x.wrapping_add(ga.wrapping_add(GEAR[pair[1] as usize]));
+        h = h.wrapping_add(GEAR[range[a + 1] as usize]);
         if h & mask == 0 {
             *hash = h;
-            return Some(from + 2 * k + 1);
+            return Some(from + a + 1);
         }
     }
-    if let [last] = pairs.remainder() {
-        h = step(h, *last);
+    if range.len() % 2 == 1 {
+        h = step(h, range[range.len() - 1]);
         if h & mask == 0 {
             *hash = h;
             return Some(to - 1);
@@ -146,7 +155,7 @@ fn avx512_available() -> bool {
 }
 
 /// Like [`scan_serial`] (same result; `hash` is exact modulo 2^48 afterwards),
-/// with the fastest available [`Engine`]; `lane` is the lane length.
+/// with the fastest available [`Engine`].
 #[inline]
 pub(crate) fn scan(
     data: &[u8],
@@ -154,9 +163,9 @@ pub(crate) fn scan(
     to: usize,
     mask: u64,
     hash: &mut u64,
-    lane: usize,
 ) -> Option<usize> {
     debug_assert!(mask >> HASH_BITS == 0);
+    let lane = lane_for(mask);
     match Engine::current() {
         Engine::Serial => scan_serial(data, from, to, mask, hash),
         Engine::Lanes => scan_lanes(data, from, to, mask, hash, lane),
@@ -437,12 +446,12 @@ fn resolve(
     hit
 }
 
-/// Lane length for a configuration: long lanes amortize the warm-up and the
-/// per-block work, short ones waste less past the cut. Measured best near
-/// `sqrt(256 * avg)` (4 KiB lanes at 64 KiB average chunks).
-pub(crate) fn lane_len(avg_size: usize) -> usize {
-    let s = ((256 * avg_size) as f64).sqrt() as usize;
-    s.clamp(256, 8192)
+/// Lane length for a mask: long lanes amortize the warm-up and the
+/// per-block work, short ones waste less past the cut, which comes after
+/// about `2^bits` bytes. Measured best near `16 * 2^(bits / 2)` (4 KiB lanes
+/// for the 15- and 17-bit masks of 64 KiB average chunks).
+fn lane_for(mask: u64) -> usize {
+    (1usize << (mask.count_ones() / 2 + 4)).clamp(256, 8192)
 }
 
 /// Length of the chunk at the start of `data`, where `data` is all that
@@ -458,7 +467,7 @@ pub(crate) fn cut(cfg: &ChunkerConfig, data: &[u8]) -> usize {
     let test_end = end & !1;
     let center = cfg.avg_size.min(test_end);
     let mut hash = 0;
-    if let Some(i) = scan(data, cfg.min_size, center, cfg.mask_s, &mut hash, cfg.lane) {
+    if let Some(i) = scan(data, cfg.min_size, center, cfg.mask_s, &mut hash) {
         return i;
     }
     if let Some(i) = scan(
@@ -467,7 +476,6 @@ pub(crate) fn cut(cfg: &ChunkerConfig, data: &[u8]) -> usize {
         test_end,
         cfg.mask_l,
         &mut hash,
-        cfg.lane,
     ) {
         return i;
     }
@@ -510,13 +518,12 @@ pub(crate) fn scan_runs(
     to: usize,
     mask: u64,
     hash: &mut u64,
-    lane: usize,
 ) -> Option<usize> {
     let mut pos = from;
     while pos < to {
         let (run, run_end) = next_run(data, pos, to);
         let stop = (run + HASH_BITS as usize).min(to);
-        if let Some(i) = scan(data, pos, stop, mask, hash, lane) {
+        if let Some(i) = scan(data, pos, stop, mask, hash) {
             return Some(i);
         }
         pos = stop.max(run_end);
@@ -560,9 +567,9 @@ pub(crate) fn cut_runs(cfg: &ChunkerConfig, data: &[u8]) -> usize {
     let test_end = end & !1;
     let center = cfg.avg_size.min(test_end);
     let mut hash = 0;
-    if let Some(i) = scan_runs(data, cfg.min_size, center, cfg.mask_s, &mut hash, cfg.lane) {
+    if let Some(i) = scan_runs(data, cfg.min_size, center, cfg.mask_s, &mut hash) {
         return i;
     }
     let from = center.max(cfg.min_size);
-    scan_runs(data, from, test_end, cfg.mask_l, &mut hash, cfg.lane).unwrap_or(end)
+    scan_runs(data, from, test_end, cfg.mask_l, &mut hash).unwrap_or(end)
 }

@@ -132,7 +132,7 @@ impl StreamChunker {
     fn scan_to(&mut self, data: &[u8], base: u64, to: u64, mask: u64) -> Option<u64> {
         let from = (self.position - base) as usize;
         let to_rel = (to - base) as usize;
-        match scan(data, from, to_rel, mask, &mut self.hash, self.config.lane) {
+        match scan(data, from, to_rel, mask, &mut self.hash) {
             Some(i) => Some(base + i as u64),
             None => {
                 self.position = to;
