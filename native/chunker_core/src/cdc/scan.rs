@@ -36,6 +36,8 @@ pub(crate) const HASH_BITS: u32 = 48;
 pub(crate) const WARM_UP: usize = HASH_BITS as usize - 1;
 /// Independent hash chains per block.
 pub(crate) const LANES: usize = 4;
+/// Masks with at most this many bits are scanned serially by every engine.
+const SERIAL_MAX_BITS: u32 = 11;
 /// Shortest lane worth its warm-up.
 const MIN_LANE: usize = 64;
 
@@ -166,6 +168,12 @@ pub(crate) fn scan(
 ) -> Option<usize> {
     debug_assert!(mask >> HASH_BITS == 0);
     let lane = lane_for(mask);
+    // A hit is expected about every 2^bits bytes: with at most 11 mask bits
+    // lanes would mostly hash past the cut (and pay their warm-up) for
+    // nothing, so small chunk sizes stay serial.
+    if mask.count_ones() <= SERIAL_MAX_BITS {
+        return scan_serial(data, from, to, mask, hash);
+    }
     match Engine::current() {
         Engine::Serial => scan_serial(data, from, to, mask, hash),
         Engine::Lanes => scan_lanes(data, from, to, mask, hash, lane),
