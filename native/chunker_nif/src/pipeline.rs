@@ -340,8 +340,9 @@ fn pipeline_decide(
     atoms::ok()
 }
 
-/// Stops the work; no message is sent after this returns.
-#[rustler::nif]
+/// Stops the work; no message is sent after this returns. Dirty: it waits
+/// for a delivery in progress.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn pipeline_cancel(ingest: ResourceArc<IngestResource>) -> rustler::Atom {
     ingest.control.cancel();
     atoms::ok()

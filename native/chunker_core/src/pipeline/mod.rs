@@ -385,12 +385,15 @@ impl Pipeline {
 }
 
 impl Drop for Pipeline {
+    /// Cancels unless everything was delivered; never blocks.
     fn drop(&mut self) {
-        let order = lock(&self.control.shared.order);
-        let complete = order.closed && !self.control.is_cancelled();
-        drop(order);
+        let shared = &self.control.shared;
+        let complete = match shared.order.try_lock() {
+            Ok(order) => order.closed && !self.control.is_cancelled(),
+            Err(_) => false,
+        };
         if !complete {
-            self.control.cancel();
+            shared.shut_nonblocking();
         }
     }
 }

@@ -42,7 +42,8 @@ pub(crate) fn run(shared: &Shared, seq: u64, chunk: Chunk, bytes: Vec<u8>) {
                 return;
             }
             let order = lock(&shared.order);
-            if !order.closed && !shared.sink.ask(vec![(seq, d)]) {
+            let open = !order.closed && !shared.cancelled.load(Ordering::Acquire);
+            if open && !shared.sink.ask(vec![(seq, d)]) {
                 drop(order);
                 shared.shut();
             }
@@ -73,7 +74,7 @@ pub(crate) fn finish(shared: &Shared, hashed: Hashed, known: bool) {
                 let mut out = Vec::new();
                 if let Err(reason) = c.compress(&bytes, &mut out) {
                     let order = lock(&shared.order);
-                    if !order.closed {
+                    if !order.closed && !shared.cancelled.load(Ordering::Acquire) {
                         shared.sink.fail(reason);
                     }
                     drop(order);
@@ -104,7 +105,8 @@ pub(crate) fn finish(shared: &Shared, hashed: Hashed, known: bool) {
 fn complete(shared: &Shared, output: Output) {
     let mut guard = lock(&shared.order);
     let order = &mut *guard;
-    if order.closed {
+    if order.closed || shared.cancelled.load(Ordering::Acquire) {
+        order.ready.clear();
         return;
     }
     order.ready.insert(output.seq, output);
@@ -138,5 +140,19 @@ impl Shared {
         order.ready.clear();
         drop(order);
         lock(&self.parked).clear();
+    }
+
+    /// Cancels without waiting for a lock (from a destructor, which may run
+    /// on a BEAM scheduler): senders check the flag under the delivery
+    /// lock, and buffered bytes go with the last job at the latest.
+    pub(crate) fn shut_nonblocking(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        if let Ok(mut order) = self.order.try_lock() {
+            order.closed = true;
+            order.ready.clear();
+        }
+        if let Ok(mut parked) = self.parked.try_lock() {
+            parked.clear();
+        }
     }
 }
