@@ -64,6 +64,36 @@ fn ingest(data: &[u8], level: i32) -> usize {
     stored
 }
 
+/// CPU seconds of this process so far (all threads), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 (11 and 12 after the name), 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Median wall seconds of `runs` calls and CPU seconds per call (warm-up
+/// included in the CPU average): a `.../cpu` case's MB/s is MB per CPU
+/// second, so its ratio to the sequential one is the parallel efficiency
+/// whatever else loads the machine.
+fn timed(name: String, n: usize, runs: usize, f: impl FnMut()) -> (Case, Case) {
+    let cpu0 = cpu_seconds();
+    let wall = median_seconds(runs, f);
+    let cpu = (cpu_seconds() - cpu0) / (runs.max(1) + 1) as f64;
+    (
+        Case::new(name.clone(), n, wall),
+        Case::new(format!("{name}/cpu"), n, cpu.max(1e-9)),
+    )
+}
+
 pub fn run(args: &Args) -> Vec<Case> {
     let n = args.bytes();
     let real = data::real(n);
@@ -72,26 +102,62 @@ pub fn run(args: &Args) -> Vec<Case> {
     metrics::configure(0.0).expect("valid rate");
     for level in [1, 3] {
         let c = zstd(level);
-        let sequential = Case::new(
+        let (sequential, sequential_cpu) = timed(
             format!("sequential/sha256+zstd-{level}/real"),
             n,
-            median_seconds(args.runs, || {
+            args.runs,
+            || {
                 black_box(
                     pipeline::sequential(&real, &config, Some(HashAlgo::Sha256), Some(&*c))
                         .expect("compress"),
                 );
-            }),
+            },
         );
-        let concurrent = Case::new(
+        let (concurrent, concurrent_cpu) = timed(
             format!("pipeline/sha256+zstd-{level}/real"),
             n,
-            median_seconds(args.runs, || {
+            args.runs,
+            || {
                 black_box(ingest(&real, level));
-            }),
-        )
-        .vs(&sequential);
-        cases.push(sequential);
-        cases.push(concurrent);
+            },
+        );
+        // The machine's own scaling limit: the sequential stages on each
+        // half of the data in two threads at once (no pipeline).
+        let (halves, halves_cpu) = timed(
+            format!("two-threads-on-halves/sha256+zstd-{level}/real"),
+            n,
+            args.runs,
+            || {
+                std::thread::scope(|scope| {
+                    for half in real.chunks(real.len().div_ceil(2)) {
+                        let c = &c;
+                        scope.spawn(move || {
+                            black_box(
+                                pipeline::sequential(
+                                    half,
+                                    &config,
+                                    Some(HashAlgo::Sha256),
+                                    Some(&**c),
+                                )
+                                .expect("compress"),
+                            );
+                        });
+                    }
+                });
+            },
+        );
+        let concurrent = concurrent.vs(&sequential);
+        let concurrent_cpu = concurrent_cpu.vs(&sequential_cpu);
+        let halves = halves.vs(&sequential);
+        let halves_cpu = halves_cpu.vs(&sequential_cpu);
+        cases.extend([
+            sequential,
+            concurrent,
+            halves,
+            sequential_cpu,
+            concurrent_cpu,
+            halves_cpu,
+        ]);
     }
     let build = if cfg!(chunker_no_metrics) {
         "no-metrics-build"

@@ -254,6 +254,8 @@ pub struct Pipeline {
     /// Bytes of the current undecided chunk, from `tail_start`.
     tail: Vec<u8>,
     tail_start: u64,
+    /// `max_size`: the tail's capacity.
+    max_chunk: usize,
     next_seq: u64,
     cuts: Vec<Chunk>,
 }
@@ -290,6 +292,7 @@ impl Pipeline {
             chunker: StreamChunker::new(options.config),
             tail: Vec::new(),
             tail_start: 0,
+            max_chunk: options.config.max_size(),
             next_seq: 0,
             cuts: Vec::new(),
         }
@@ -322,14 +325,18 @@ impl Pipeline {
             self.submit(chunk, bytes);
         }
         self.cuts = cuts;
-        // Keep the bytes of the undecided chunk.
+        // Keep the bytes of the undecided chunk, in a buffer big enough for
+        // a whole chunk (it becomes that chunk's buffer).
         let keep_from = self.chunker.chunk_start();
         if keep_from >= base {
+            let rest = &data[(keep_from - base) as usize..];
+            if self.tail.capacity() == 0 && !rest.is_empty() {
+                self.tail = Vec::with_capacity(self.max_chunk.max(rest.len()));
+            }
             self.tail.clear();
-            self.tail
-                .extend_from_slice(&data[(keep_from - base) as usize..]);
+            self.tail.extend_from_slice(rest);
         } else {
-            self.tail.drain(..(keep_from - self.tail_start) as usize);
+            debug_assert_eq!(keep_from, self.tail_start);
             self.tail.extend_from_slice(data);
         }
         self.tail_start = keep_from;
@@ -356,19 +363,29 @@ impl Pipeline {
         Ok(self.next_seq)
     }
 
-    /// The chunk's bytes: from the tail and/or this feed.
-    fn take_chunk(&self, chunk: Chunk, data: &[u8], base: u64) -> Vec<u8> {
+    /// The chunk's bytes, each input byte copied once: a chunk inside this
+    /// feed is copied out of it; otherwise the tail (which always starts at
+    /// the current chunk) becomes the chunk's buffer.
+    fn take_chunk(&mut self, chunk: Chunk, data: &[u8], base: u64) -> Vec<u8> {
         if chunk.offset >= base {
             let a = (chunk.offset - base) as usize;
             return data[a..a + chunk.length].to_vec();
         }
-        let mut bytes = Vec::with_capacity(chunk.length);
-        let a = (chunk.offset - self.tail_start) as usize;
-        let b = (chunk.end().min(base) - self.tail_start) as usize;
-        bytes.extend_from_slice(&self.tail[a..b]);
-        if chunk.end() > base {
-            bytes.extend_from_slice(&data[..(chunk.end() - base) as usize]);
+        debug_assert_eq!(
+            chunk.offset, self.tail_start,
+            "the tail starts at the chunk"
+        );
+        self.tail_start = chunk.end();
+        if chunk.end() <= base {
+            // Entirely in the tail (a cut decided by this feed's first byte).
+            let rest = self.tail.split_off(chunk.length);
+            return std::mem::replace(&mut self.tail, rest);
         }
+        let mut bytes = std::mem::take(&mut self.tail);
+        bytes.extend_from_slice(&data[..(chunk.end() - base) as usize]);
+        // Give back the unused capacity (an in-place shrink, no copy) so
+        // in-flight memory is the chunk's length.
+        bytes.shrink_to_fit();
         bytes
     }
 
