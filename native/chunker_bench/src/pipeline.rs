@@ -5,6 +5,7 @@
 
 use crate::data;
 use crate::harness::{median_seconds, Args, Case};
+use chunker_core::cache::HashCache;
 use chunker_core::cdc::ChunkerConfig;
 use chunker_core::compress::{self, Algo};
 use chunker_core::digest::HashAlgo;
@@ -187,5 +188,55 @@ pub fn run(args: &Args) -> Vec<Case> {
         cases.push(case);
     }
     metrics::configure(0.0).expect("valid rate");
+    cases.extend(cache_cases(&real, args));
+    cases
+}
+
+/// The digest cache on 512 KiB pieces: plain digests vs all misses (a
+/// fresh cache: fingerprint + copy + digest) vs all hits (fingerprint +
+/// full comparison), one thread.
+fn cache_cases(data: &[u8], args: &Args) -> Vec<Case> {
+    let pieces: Vec<&[u8]> = data.chunks(512 * 1024).collect();
+    let n = data.len();
+    let mut cases = Vec::new();
+    for algo in [HashAlgo::Sha256, HashAlgo::Blake3] {
+        let name = algo.name();
+        let plain = Case::new(
+            format!("digest/{name}/512K"),
+            n,
+            median_seconds(args.runs, || {
+                for p in &pieces {
+                    black_box(algo.digest(p));
+                }
+            }),
+        );
+        let fresh = || HashCache::new(1 << 20, n * 2);
+        let miss = Case::new(
+            format!("cache-miss/{name}/512K"),
+            n,
+            median_seconds(args.runs, || {
+                let cache = fresh();
+                for p in &pieces {
+                    black_box(cache.digest(algo, p));
+                }
+            }),
+        )
+        .vs(&plain);
+        let warm = fresh();
+        for p in &pieces {
+            warm.digest(algo, p);
+        }
+        let hit = Case::new(
+            format!("cache-hit/{name}/512K"),
+            n,
+            median_seconds(args.runs, || {
+                for p in &pieces {
+                    black_box(warm.digest(algo, p));
+                }
+            }),
+        )
+        .vs(&plain);
+        cases.extend([plain, miss, hit]);
+    }
     cases
 }
