@@ -41,6 +41,10 @@ defmodule Chunker.Native do
   def hash_format(_algo, _digest, _encoding, _with_algo), do: err()
   def store_path_parse(_path), do: err()
   def fixed_output_path(_name, _algo, _digest, _recursive, _references), do: err()
+  def base32_encode_dirty(_data), do: err()
+  def base32_decode_dirty(_data), do: err()
+  def hash_parse_dirty(_string, _algo), do: err()
+  def store_path_parse_dirty(_path), do: err()
   def nar_sha256(_path), do: err()
 
   # --- compression (Chunker.Compress) ---

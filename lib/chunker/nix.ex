@@ -16,6 +16,9 @@ defmodule Chunker.Nix do
 
   alias Chunker.Native
 
+  # Inputs up to this size are handled on a normal scheduler (well under 1 ms).
+  @normal_max 65_536
+
   @typedoc "A hash algorithm Nix knows."
   @type algo :: :md5 | :sha1 | :sha256 | :sha512
   @typedoc "A hash: the algorithm and the raw digest."
@@ -34,7 +37,10 @@ defmodule Chunker.Nix do
       "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
   """
   @spec base32_encode(binary()) :: String.t()
-  def base32_encode(bytes) when is_binary(bytes), do: Native.base32_encode(bytes)
+  def base32_encode(bytes) when is_binary(bytes) and byte_size(bytes) <= @normal_max,
+    do: Native.base32_encode(bytes)
+
+  def base32_encode(bytes) when is_binary(bytes), do: Native.base32_encode_dirty(bytes)
   def base32_encode(other), do: raise(ArgumentError, "expected a binary, got: #{inspect(other)}")
 
   @doc """
@@ -51,7 +57,10 @@ defmodule Chunker.Nix do
       {:error, {:invalid_base32, {:invalid_length, 3}}}
   """
   @spec base32_decode(String.t()) :: {:ok, binary()} | {:error, term()}
-  def base32_decode(string) when is_binary(string), do: Native.base32_decode(string)
+  def base32_decode(string) when is_binary(string) and byte_size(string) <= @normal_max,
+    do: Native.base32_decode(string)
+
+  def base32_decode(string) when is_binary(string), do: Native.base32_decode_dirty(string)
   def base32_decode(other), do: raise(ArgumentError, "expected a string, got: #{inspect(other)}")
 
   @doc "Like `base32_decode/1` but returns the bytes or raises `Chunker.Error`."
@@ -76,8 +85,11 @@ defmodule Chunker.Nix do
   @spec parse_hash(String.t(), algo() | nil) :: {:ok, hash()} | {:error, term()}
   def parse_hash(string, algo \\ nil)
 
-  def parse_hash(string, algo) when is_binary(string) and (algo in @algos or is_nil(algo)),
-    do: Native.hash_parse(string, algo)
+  def parse_hash(string, algo) when is_binary(string) and (algo in @algos or is_nil(algo)) do
+    if byte_size(string) <= @normal_max,
+      do: Native.hash_parse(string, algo),
+      else: Native.hash_parse_dirty(string, algo)
+  end
 
   def parse_hash(string, algo) do
     raise ArgumentError,
@@ -152,7 +164,10 @@ defmodule Chunker.Nix do
       {:error, {:invalid_store_path, {:invalid_name_char, " "}}}
   """
   @spec parse_store_path(String.t()) :: {:ok, {String.t(), String.t()}} | {:error, term()}
-  def parse_store_path(path) when is_binary(path), do: Native.store_path_parse(path)
+  def parse_store_path(path) when is_binary(path) and byte_size(path) <= @normal_max,
+    do: Native.store_path_parse(path)
+
+  def parse_store_path(path) when is_binary(path), do: Native.store_path_parse_dirty(path)
 
   def parse_store_path(other),
     do: raise(ArgumentError, "expected a string, got: #{inspect(other)}")

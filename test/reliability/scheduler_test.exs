@@ -48,6 +48,45 @@ defmodule Chunker.Reliability.SchedulerTest do
     end
   end
 
+  # Every NIF that runs on a normal scheduler, at the largest input its
+  # caller lets through to the normal path (64 KiB, 1,000 batch items):
+  # the median call must stay under 1 ms (the median shrugs off noise from
+  # other jobs on the machine; a threshold set too high fails here).
+  test "normal-scheduler NIFs at their largest normal-path input take < 1 ms (median)" do
+    piece = :crypto.strong_rand_bytes(65_536)
+    small = [min_size: 64, avg_size: 256, max_size: 1024]
+    handle = Chunker.open!(small)
+    b32 = binary_part(Chunker.Nix.base32_encode(piece), 0, 65_536)
+
+    cases = [
+      {"Chunker.chunk 64 KiB, smallest chunks, payloads",
+       fn -> Chunker.chunk(piece, small ++ [payloads: true]) end},
+      {"Chunker.chunk 64 KiB, blake3", fn -> Chunker.chunk(piece, small ++ [hash: :blake3]) end},
+      {"Chunker.feed 64 KiB", fn -> Chunker.feed(handle, piece) end},
+      {"Chunker.Hash.hash 64 KiB", fn -> Chunker.Hash.hash(piece) end},
+      {"Chunker.Hash.hash_batch 1,000 items",
+       fn -> Chunker.Hash.hash_batch(List.duplicate("x", 1000)) end},
+      {"Chunker.Nix.base32_encode 64 KiB", fn -> Chunker.Nix.base32_encode(piece) end},
+      {"Chunker.Nix.base32_decode 64 KiB", fn -> Chunker.Nix.base32_decode(b32) end},
+      {"Chunker.Nix.parse_hash 64 KiB", fn -> Chunker.Nix.parse_hash("sha256:" <> b32) end},
+      {"Chunker.Nix.parse_store_path 64 KiB",
+       fn -> Chunker.Nix.parse_store_path("/nix/store/" <> b32) end}
+    ]
+
+    medians =
+      for {label, fun} <- cases do
+        times = for _ <- 1..31, do: elem(:timer.tc(fun), 0)
+        {label, Enum.at(Enum.sort(times), 15)}
+      end
+
+    IO.puts(
+      "\nscheduler: normal-path NIF medians: " <>
+        Enum.map_join(medians, ", ", fn {l, us} -> "#{l} #{us} µs" end)
+    )
+
+    for {label, us} <- medians, do: assert(us < 1000, "#{label}: median #{us} µs")
+  end
+
   test "256 MiB chunked and hashed: no long schedule from our NIFs, sleeper never 10 ms late" do
     check(256 * @mib)
   end

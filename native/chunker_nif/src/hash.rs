@@ -141,7 +141,7 @@ fn hash_batch<'a>(
         .iter()
         .map(|t| t.decode::<Binary>().map_or(0, |b| b.len()))
         .sum();
-    if total > NORMAL_UPDATE_MAX || items.len() > 10_000 {
+    if total > NORMAL_UPDATE_MAX || items.len() > 1_000 {
         return Ok(dirty().encode(env));
     }
     batch(env, items, algo_name)

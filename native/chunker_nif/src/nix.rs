@@ -116,15 +116,13 @@ fn err<'a>(env: Env<'a>, kind: Atom, reason: Term<'a>) -> Term<'a> {
     (error(), (kind, reason)).encode(env)
 }
 
-#[rustler::nif]
-fn base32_encode<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
+fn base32_encode_impl<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
     let mut out = NewBinary::new(env, base32::encoded_len(data.len()));
     base32::encode_into(data.as_slice(), out.as_mut_slice());
     out.into()
 }
 
-#[rustler::nif]
-fn base32_decode<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
+fn base32_decode_impl<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
     match base32::decode(data.as_slice()) {
         Ok(bytes) => (ok(), Term::from(NewBinary::from_slice(env, &bytes))).encode(env),
         Err(e) => {
@@ -142,8 +140,11 @@ fn base32_decode<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
 
 /// `{:ok, {algo, digest}}` from any hash string; `algo` is `nil` or the
 /// expected algorithm (which also allows an unprefixed hash).
-#[rustler::nif]
-fn hash_parse<'a>(env: Env<'a>, s: Binary<'a>, expected: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn hash_parse_impl<'a>(
+    env: Env<'a>,
+    s: Binary<'a>,
+    expected: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
     let expected = if expected == nil().encode(env) {
         None
     } else {
@@ -187,8 +188,7 @@ fn hash_format<'a>(
 }
 
 /// `{:ok, {hash_part, name}}` for a valid full store path.
-#[rustler::nif]
-fn store_path_parse<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
+fn store_path_parse_impl<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
     let Ok(path) = std::str::from_utf8(path.as_slice()) else {
         return err(env, invalid_store_path(), not_utf8().encode(env));
     };
@@ -264,4 +264,51 @@ fn nar_sha256<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
             (error(), reason).encode(env)
         }
     }
+}
+
+// Normal and dirty entry points: the body's time grows with the input, so
+// Chunker.Nix sends inputs over 64 KiB to the DirtyCpu twin.
+
+#[rustler::nif]
+fn base32_encode<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
+    base32_encode_impl(env, data)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn base32_encode_dirty<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
+    base32_encode_impl(env, data)
+}
+
+#[rustler::nif]
+fn base32_decode<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
+    base32_decode_impl(env, data)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn base32_decode_dirty<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
+    base32_decode_impl(env, data)
+}
+
+#[rustler::nif]
+fn hash_parse<'a>(env: Env<'a>, s: Binary<'a>, expected: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    hash_parse_impl(env, s, expected)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn hash_parse_dirty<'a>(
+    env: Env<'a>,
+    s: Binary<'a>,
+    expected: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
+    hash_parse_impl(env, s, expected)
+}
+
+#[rustler::nif]
+fn store_path_parse<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
+    store_path_parse_impl(env, path)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn store_path_parse_dirty<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
+    store_path_parse_impl(env, path)
 }
