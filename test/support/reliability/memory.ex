@@ -19,6 +19,15 @@ defmodule Chunker.Reliability.Memory do
     %{growth_kib: status_kib("VmHWM") - base, ms: ms, bytes: bytes}
   end
 
+  @doc "Chunks the file at `path`; returns `{bytes_covered, peak_rss_growth_kib}`."
+  def chunk_file(path) do
+    :erlang.garbage_collect()
+    :ok = File.write("/proc/self/clear_refs", "5")
+    base = status_kib("VmRSS")
+    {:ok, chunks} = Chunker.chunk_file(path, hash: :sha256)
+    {Enum.sum(Enum.map(chunks, & &1.length)), status_kib("VmHWM") - base}
+  end
+
   # Half random, half zeros: chunks vary and compression has work to do.
   defp block(i) do
     :rand.seed(:exsss, i)
