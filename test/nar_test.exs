@@ -137,6 +137,19 @@ defmodule Chunker.NARTest do
     end
   end
 
+  test "one big feed with many tokens (normal, then dirty scheduler) gives every entry",
+       %{tmp_dir: tmp} do
+    root = Path.join(tmp, "many")
+    File.mkdir!(root)
+    for i <- 1..400, do: File.write!(Path.join(root, "f#{i}"), "#{i}")
+    nar = NAR.dump!(root)
+    {:ok, reader} = NAR.open_reader()
+    assert {:ok, entries} = NAR.feed(reader, nar)
+    assert NAR.finish(reader) == {:ok, byte_size(nar)}
+    assert entries == NAR.entries!(nar)
+    assert length(entries) == 401
+  end
+
   defp mutate(nar) do
     i = :rand.uniform(byte_size(nar)) - 1
     <<pre::binary-size(i), b, post::binary>> = nar

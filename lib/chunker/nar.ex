@@ -159,7 +159,7 @@ defmodule Chunker.NAR do
   @doc "Feeds the next bytes; returns the entries whose headers they complete."
   @spec feed(reader(), binary()) :: {:ok, [Entry.t()]} | {:error, reason()}
   def feed(reader, data) when is_reference(reader) and is_binary(data),
-    do: to_entries(with_reader(reader, &Native.nar_reader_feed(&1, data)))
+    do: to_entries(with_reader(reader, &feed_native(&1, data)))
 
   def feed(reader, data) do
     raise ArgumentError,
@@ -376,6 +376,22 @@ defmodule Chunker.NAR do
     case Keyword.get(opts, key, default) do
       value when is_boolean(value) -> {:ok, value}
       value -> {:error, {:invalid_options, {key, "must be a boolean, got: #{inspect(value)}"}}}
+    end
+  end
+
+  # Normal scheduler for a bounded number of steps, the rest on a dirty one.
+  defp feed_native(reader, data) do
+    case Native.nar_reader_feed(reader, data) do
+      {:more, consumed, entries} ->
+        rest = binary_part(data, consumed, byte_size(data) - consumed)
+
+        case Native.nar_reader_feed_dirty(reader, rest) do
+          {:ok, more} -> {:ok, entries ++ more}
+          error -> error
+        end
+
+      result ->
+        result
     end
   end
 

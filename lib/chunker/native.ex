@@ -89,6 +89,7 @@ defmodule Chunker.Native do
   def nar_read_file(_path), do: err()
   def nar_reader_open, do: err()
   def nar_reader_feed(_handle, _data), do: err()
+  def nar_reader_feed_dirty(_handle, _data), do: err()
   def nar_reader_finish(_handle), do: err()
   def nar_unpack(_nar, _dest), do: err()
   def nar_unpack_file(_path, _dest), do: err()

@@ -38,11 +38,18 @@ fn parse_in_pieces(nar: &[u8], rng: &mut SmallRng) -> Result<(Vec<Entry>, Vec<u8
     while !rest.is_empty() {
         let cap = if rng.gen_bool(0.5) { 9 } else { 5000 };
         let n = rng.gen_range(1..=rest.len().min(cap));
-        parser.feed(&rest[..n], &mut |e| match e {
+        // A random step budget: what is not consumed is fed again.
+        let budget = if rng.gen_bool(0.5) {
+            rng.gen_range(1..4)
+        } else {
+            usize::MAX
+        };
+        let used = parser.feed_some(&rest[..n], budget, &mut |e| match e {
             Event::Entry(e) => list.push(e),
             Event::Contents { data, .. } => contents.extend_from_slice(data),
         })?;
-        rest = &rest[n..];
+        assert!(used <= n && (used == n || budget != usize::MAX));
+        rest = &rest[used..];
     }
     parser.finish()?;
     Ok((list, contents))

@@ -48,6 +48,7 @@ rustler::atoms! {
     invalid_reference,
     invalid_patches,
     invalid_options,
+    more,
 }
 
 /// POSIX atom, including the codes unpacking meets that the shared table lacks.
@@ -231,24 +232,56 @@ fn nar_reader_open() -> ResourceArc<NarReaderResource> {
     ResourceArc::new(NarReaderResource(Mutex::new(NarReader::new())))
 }
 
-/// `{:ok, entries}` completed by this piece.
-#[rustler::nif(schedule = "DirtyCpu")]
-fn nar_reader_feed<'a>(
+/// Steps a feed may take on a normal scheduler: each is one token piece
+/// (at most 4 KiB copied) or one run of content/padding, so well under 1 ms.
+const NORMAL_STEPS: usize = 512;
+
+fn feed_reader<'a>(
     env: Env<'a>,
-    handle: ResourceArc<NarReaderResource>,
-    data: Binary<'a>,
+    reader: &mut NarReader,
+    data: &Binary<'a>,
+    budget: usize,
 ) -> Term<'a> {
-    let mut reader = handle.0.lock().unwrap_or_else(|p| p.into_inner());
     let mut list = Vec::new();
-    let result = reader.feed(data.as_slice(), &mut |event| {
+    let result = reader.feed_some(data.as_slice(), budget, &mut |event| {
         if let Event::Entry(e) = event {
             list.push(e)
         }
     });
     match result {
-        Ok(()) => entries_ok(env, &list),
+        Ok(n) if n == data.len() => entries_ok(env, &list),
+        Ok(n) => {
+            let entries: Vec<Term> = list.iter().map(|e| entry_term(env, e)).collect();
+            (more(), n, entries).encode(env)
+        }
         Err(e) => format_error(env, &e),
     }
+}
+
+/// Parses on a normal scheduler within [`NORMAL_STEPS`]: `{:ok, entries}`
+/// when all of `data` was consumed, else `{:more, consumed, entries}` (the
+/// caller feeds the rest to `nar_reader_feed_dirty`).
+#[rustler::nif]
+fn nar_reader_feed<'a>(
+    env: Env<'a>,
+    handle: ResourceArc<NarReaderResource>,
+    data: Binary<'a>,
+) -> Term<'a> {
+    match handle.0.try_lock() {
+        Ok(mut reader) => feed_reader(env, &mut reader, &data, NORMAL_STEPS),
+        Err(_) => (more(), 0, Vec::<Term>::new()).encode(env),
+    }
+}
+
+/// `{:ok, entries}` completed by this piece (any size).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn nar_reader_feed_dirty<'a>(
+    env: Env<'a>,
+    handle: ResourceArc<NarReaderResource>,
+    data: Binary<'a>,
+) -> Term<'a> {
+    let mut reader = handle.0.lock().unwrap_or_else(|p| p.into_inner());
+    feed_reader(env, &mut reader, &data, usize::MAX)
 }
 
 /// `{:ok, nar_size}` when the NAR is complete.

@@ -249,15 +249,32 @@ impl NarReader {
     }
 
     /// Parses the next bytes, calling `f` for each event.
-    pub fn feed(
+    pub fn feed(&mut self, data: &[u8], f: &mut impl FnMut(Event<'_>)) -> Result<(), FormatError> {
+        self.feed_some(data, usize::MAX, f).map(|_| ())
+    }
+
+    /// Like [`feed`](Self::feed) but stops after about `budget` steps (a
+    /// step is one token piece or one run of content/padding bytes), so a
+    /// caller can bound the time spent; returns how many bytes of `data`
+    /// were consumed (all of them unless the budget ran out). Feed the rest
+    /// next.
+    pub fn feed_some(
         &mut self,
-        mut data: &[u8],
+        data: &[u8],
+        budget: usize,
         f: &mut impl FnMut(Event<'_>),
-    ) -> Result<(), FormatError> {
+    ) -> Result<usize, FormatError> {
         if let Some(e) = self.error {
             return Err(e);
         }
+        let total = data.len();
+        let mut data = data;
+        let mut steps = 0usize;
         while !data.is_empty() {
+            if steps >= budget {
+                break;
+            }
+            steps += 1;
             match self.state {
                 State::Done => return Err(self.fail(self.offset, Reason::TrailingData)),
                 State::Data { remaining } => {
@@ -306,7 +323,7 @@ impl NarReader {
                 }
             }
         }
-        Ok(())
+        Ok(total - data.len())
     }
 
     /// Ends the input: `Truncated` unless the root node is complete.
