@@ -297,6 +297,8 @@ defmodule Chunker.NARTest do
     assert_raise ArgumentError, ~r/expected a reader/, fn -> NAR.finish(make_ref()) end
     assert_raise ArgumentError, ~r/expected a reader/, fn -> NAR.feed(make_ref(), "") end
     assert_raise ArgumentError, fn -> NAR.rebuild([1], "", []) end
+    assert_raise ArgumentError, fn -> NAR.rebuild(["a" | "b"], "", []) end
+    assert_raise ArgumentError, fn -> NAR.normalize("", ["a" | "b"]) end
     assert_raise Chunker.Error, ~r/bad_magic/, fn -> NAR.chunk!("garbage garbage garbage") end
   end
 

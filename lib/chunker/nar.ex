@@ -337,7 +337,7 @@ defmodule Chunker.NAR do
   """
   @spec rebuild([binary()], binary(), [reference_hash()]) :: {:ok, binary()} | {:error, reason()}
   def rebuild(chunks, patches, refs) when is_list(chunks) and is_binary(patches) do
-    unless Enum.all?(chunks, &is_binary/1),
+    unless proper_list?(chunks) and Enum.all?(chunks, &is_binary/1),
       do: raise(ArgumentError, "expected a list of binaries as chunks")
 
     with {:ok, refs} <- references(refs), do: Native.nar_rebuild(chunks, patches, refs)
@@ -352,6 +352,9 @@ defmodule Chunker.NAR do
   # A hash from "<hash>", "<hash>-name" or "/nix/store/<hash>-name"; other
   # strings are passed on for the core to reject with their index.
   defp references(refs) when is_list(refs) do
+    unless proper_list?(refs),
+      do: raise(ArgumentError, "expected a list of references, got an improper list")
+
     {:ok,
      Enum.map(refs, fn
        "/nix/store/" <> <<hash::binary-size(32), rest::binary>>
