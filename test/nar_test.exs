@@ -246,12 +246,12 @@ defmodule Chunker.NARTest do
     end
   end
 
-  test "a real NAR (OTP's stdlib) rebuilds from chunks + patches in every mode", %{tmp_dir: tmp} do
-    src = :code.lib_dir(:stdlib) |> List.to_string()
+  test "a real NAR (OTP's tools) rebuilds from chunks + patches in every mode", %{tmp_dir: tmp} do
+    src = :code.lib_dir(:tools) |> List.to_string()
     nar = NAR.dump!(src)
     assert nar == nix_dump(src)
     entries = NAR.entries!(nar)
-    assert length(entries) > 50
+    assert length(entries) > 20
 
     # References that do occur: hashes planted in a copy of one real file.
     refs = for _ <- 1..2, do: hash()
@@ -267,7 +267,7 @@ defmodule Chunker.NARTest do
     planted = NAR.dump!(root)
 
     for nar <- [nar, planted],
-        sizes <- [[], [min_size: 16_384, avg_size: 65_536, max_size: 262_144]],
+        sizes <- [[min_size: 16_384, avg_size: 65_536, max_size: 262_144]],
         aware <- [false, true],
         references <- [[], refs] do
       opts = [nar_aware: aware, references: references, payloads: true] ++ sizes
