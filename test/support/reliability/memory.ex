@@ -19,6 +19,20 @@ defmodule Chunker.Reliability.Memory do
     %{growth_kib: status_kib("VmHWM") - base, ms: ms, bytes: bytes}
   end
 
+  @doc "BEAM memory growth (bytes) after abandoning 200 fed payload handles and a GC."
+  def abandoned_handles do
+    :erlang.garbage_collect()
+    before = :erlang.memory(:total)
+
+    for _ <- 1..200 do
+      h = Chunker.open!(payloads: true)
+      Chunker.feed!(h, :binary.copy(<<1>>, 100_000))
+    end
+
+    :erlang.garbage_collect()
+    :erlang.memory(:total) - before
+  end
+
   @doc "Chunks the file at `path`; returns `{bytes_covered, peak_rss_growth_kib}`."
   def chunk_file(path) do
     :erlang.garbage_collect()
