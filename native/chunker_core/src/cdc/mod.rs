@@ -2,9 +2,13 @@
 //!
 //! Cut points are identical to those of the `fastcdc` crate's `v2020::FastCDC`
 //! (same gear table, masks, normalization and min/avg/max bounds), which the
-//! differential tests in `tests/` check. Three entry points share one scanner:
+//! differential tests in `tests/` check. Every entry point shares one scanner
+//! (lanes of independent hash chains, AVX-512 when the CPU has it, see
+//! [`engines::Engine`]):
 //!
-//! - [`ChunkerConfig::chunks`]: an iterator over a slice;
+//! - [`ChunkerConfig::chunks`]: an iterator over a slice (no allocation);
+//! - [`chunk_all`] / [`chunk_digests`]: a whole slice, in parallel on the
+//!   chunker's own rayon pool when it is big ([`parallel_threshold`]);
 //! - [`StreamChunker`]: resumable, fed in any pieces, O(bytes) total work;
 //! - [`chunk_file`]: a file through a bounded read buffer.
 //!
