@@ -10,7 +10,7 @@
 //! chunks) and the patch list. [`encode_patches`] gives a compact form
 //! (varint deltas, about 2-3 bytes per occurrence).
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use std::collections::HashMap;
 use std::fmt;
 
 /// Length of a store-path hash (nix-base32 characters).
@@ -62,28 +62,56 @@ pub fn validate(refs: &[Vec<u8>]) -> Result<(), RefsError> {
     }
 }
 
+/// All ones for a nix-base32 digit, zero otherwise (branch-free run counting).
+const DIGIT_MASK: [usize; 256] = {
+    let mut table = [0usize; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        table[ALPHABET[i] as usize] = usize::MAX;
+        i += 1;
+    }
+    table
+};
+
 /// Replaces, in place, every occurrence of each reference in `data` (a
 /// whole NAR, at offset 0) by [`PLACEHOLDER`]; returns the patches in
-/// offset order. Occurrences are found leftmost-first without overlap.
+/// offset order. Occurrences are found leftmost first, without overlap.
+///
+/// One branch-free pass counts the current run of nix-base32 digits; only
+/// where a run reaches 32 digits (rare outside store paths: `e`, `o`, `t`,
+/// `u` end runs in text) is the window checked, first by its two leading
+/// bytes, then in a hash map.
 pub fn normalize(data: &mut [u8], refs: &[Vec<u8>]) -> Result<Vec<Patch>, RefsError> {
     validate(refs)?;
+    let mut patches = Vec::new();
     if refs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(patches);
     }
-    let ac = AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(refs)
-        .map_err(|_| RefsError::InvalidReference(0))?;
-    let patches: Vec<Patch> = ac
-        .find_iter(&*data)
-        .map(|m| Patch {
-            offset: m.start() as u64,
-            reference: m.pattern().as_u32(),
-        })
-        .collect();
-    for p in &patches {
-        let at = p.offset as usize;
-        data[at..at + HASH_LEN].copy_from_slice(&PLACEHOLDER);
+    let mut index: HashMap<&[u8], u32> = HashMap::with_capacity(refs.len());
+    // Cheap pre-filter on a window's first two bytes before the lookup.
+    let mut prefix = vec![false; 1 << 16];
+    for (i, r) in refs.iter().enumerate() {
+        index.entry(&r[..]).or_insert(i as u32);
+        prefix[usize::from(r[0]) << 8 | usize::from(r[1])] = true;
+    }
+    let mut run = 0usize;
+    for i in 0..data.len() {
+        run = (run + 1) & DIGIT_MASK[usize::from(data[i])];
+        if run < HASH_LEN {
+            continue;
+        }
+        let start = i + 1 - HASH_LEN;
+        if !prefix[usize::from(data[start]) << 8 | usize::from(data[start + 1])] {
+            continue;
+        }
+        if let Some(&reference) = index.get(&data[start..=i]) {
+            patches.push(Patch {
+                offset: start as u64,
+                reference,
+            });
+            data[start..=i].copy_from_slice(&PLACEHOLDER);
+            run = 0;
+        }
     }
     Ok(patches)
 }
@@ -234,6 +262,51 @@ mod tests {
                 pos += n;
             }
             assert_eq!(rebuilt, original);
+        }
+    }
+
+    /// Leftmost, non-overlapping, window by window: the plain definition.
+    fn naive(data: &[u8], refs: &[Vec<u8>]) -> Vec<Patch> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i + HASH_LEN <= data.len() {
+            match refs.iter().position(|r| r[..] == data[i..i + HASH_LEN]) {
+                Some(r) => {
+                    out.push(Patch {
+                        offset: i as u64,
+                        reference: r as u32,
+                    });
+                    i += HASH_LEN;
+                }
+                None => i += 1,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_naive_scan_on_digit_heavy_data() {
+        let mut rng = SmallRng::seed_from_u64(2);
+        for _ in 0..300 {
+            // Short hashes from a 2-letter alphabet make adjacent and
+            // overlapping occurrences common.
+            let refs: Vec<Vec<u8>> = (0..rng.gen_range(1..4))
+                .map(|_| (0..HASH_LEN).map(|_| b"ab"[rng.gen_range(0..2)]).collect())
+                .collect();
+            let mut data = Vec::new();
+            while data.len() < 2000 {
+                match rng.gen_range(0..4) {
+                    0 => data.extend_from_slice(&refs[rng.gen_range(0..refs.len())]),
+                    1 => data.push(b"ab"[rng.gen_range(0..2)]),
+                    2 => data.push(ALPHABET[rng.gen_range(0..32)]),
+                    _ => data.push(rng.gen()),
+                }
+            }
+            let expected = naive(&data, &refs);
+            let mut copy = data.clone();
+            assert_eq!(normalize(&mut copy, &refs).unwrap(), expected);
+            restore(&mut copy, 0, &expected, &refs).unwrap();
+            assert_eq!(copy, data);
         }
     }
 
