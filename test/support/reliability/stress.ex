@@ -2,7 +2,8 @@ defmodule Chunker.Reliability.Stress do
   @moduledoc false
   # Concurrency stress, run inside a peer VM: `procs` processes at once
   # chunking (eager), streaming with private handles, feeding shared handles,
-  # hashing (Chunker.Hash when present) and being killed mid-stream. Every
+  # hashing and compressing (Chunker.Hash, Chunker.Compress when present) and
+  # being killed mid-stream. Every
   # result is checked against :crypto and the eager result.
 
   @opts [min_size: 1024, avg_size: 4096, max_size: 16_384]
@@ -111,6 +112,18 @@ defmodule Chunker.Reliability.Stress do
       h = Enum.reduce(pieces(data), Chunker.Hash.open(), &Chunker.Hash.update(&2, &1))
       Chunker.Hash.finish(h) == {:ok, expected} || raise "streamed hash wrong"
     else
+      check_chunks!(Chunker.chunk!(data, @opts), data)
+    end
+
+    if Code.ensure_loaded?(Chunker.Compress) do
+      algo = Enum.random([:zstd, :lz4, :xz, :bzip2])
+      {:ok, packed} = Chunker.Compress.compress(data, algo, level: 1)
+
+      Chunker.Compress.decompress(packed, algo, max_size: byte_size(data)) == {:ok, data} ||
+        raise "#{algo} round trip wrong"
+
+      streamed = pieces(packed) |> Chunker.Compress.decompress_stream(algo) |> Enum.join()
+      streamed == data || raise "#{algo} streamed round trip wrong"
       check_chunks!(Chunker.chunk!(data, @opts), data)
     end
 
