@@ -105,7 +105,9 @@ defmodule Chunker.CompressTest do
           )
 
         assert result == {:error, {:size_exceeded, limit}}
-        assert us < 100_000, "#{algo}: #{us} µs"
+        # The 100 ms target is a benchmark figure (bench/compress.exs); here a
+        # loose bound catches decompress-everything-first without flaking on load.
+        assert us < 1_000_000, "#{algo}: #{us} µs"
 
         # streaming: the limit holds over the whole stream, output stops at it
         {:ok, dec} = Compress.open_decompress(algo, max_size: limit)

@@ -26,22 +26,6 @@ defmodule Chunker.Reliability.HostileTest do
         "#{length(report.violations)} violations, #{length(report.lenient)} lenient"
     )
 
-    if report.lenient != [] do
-      report.lenient
-      |> Enum.frequencies_by(fn {{:generic, m, f, args}, why} ->
-        {"#{inspect(m)}.#{f}/#{length(args)}", elem(why, 0), elem(why, 1)}
-      end)
-      |> Enum.map_join("\n", fn {{fun, kind, what}, n} ->
-        "  #{fun}: #{n} x #{kind} #{inspect(what)}"
-      end)
-      |> then(
-        &IO.puts(
-          "hostile: #{length(report.lenient)} contract violations in lenient modules " <>
-            "(wrong exception type for wrong argument types):\n" <> &1
-        )
-      )
-    end
-
     assert report.violations == [],
            "#{length(report.violations)} of #{report.calls} hostile calls misbehaved " <>
              "(seed #{seed}):\n" <>

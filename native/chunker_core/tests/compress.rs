@@ -148,7 +148,9 @@ fn bombs_stop_at_the_limit_fast() {
             "{algo:?}: capacity {}",
             out.capacity()
         );
-        assert!(took < Duration::from_millis(100), "{algo:?} took {took:?}");
+        // The limit+1 assertions above are the guarantee; 100 ms is a bench
+        // figure, this loose bound only keeps the test stable on a busy box.
+        assert!(took < Duration::from_secs(1), "{algo:?} took {took:?}");
 
         // streaming: the limit holds across pieces
         let mut dec = stream::Decoder::new(Some(algo), limit).unwrap();

@@ -21,11 +21,6 @@ defmodule Chunker.Reliability.Hostile do
 
   @allowed_exceptions [ArgumentError, Chunker.Error]
 
-  # Modules that landed before this suite and still raise other exceptions
-  # (FunctionClauseError, KeyError...) for wrong argument types: their
-  # contract violations are reported, not failed, until fixed. Severe
-  # violations fail for every module; any module not listed here is strict.
-  @lenient_modules []
   # Generous: a loaded 2-core CI box can be slow; a hang is still caught.
   @call_timeout 30_000
 
@@ -44,28 +39,14 @@ defmodule Chunker.Reliability.Hostile do
 
     violations = for {label, {:violation, why}} <- results, do: {label, why}
 
-    {lenient, strict} =
-      Enum.split_with(violations, fn {label, why} ->
-        match?({:generic, m, _, _} when m in @lenient_modules, label) and not severe?(why)
-      end)
-
     %{
       calls: length(results),
       targeted: length(targeted),
       generic: length(generic),
       functions: api() |> Enum.map(fn {m, f, a} -> "#{inspect(m)}.#{f}/#{a}" end),
-      violations: strict,
-      lenient: lenient
+      violations: violations
     }
   end
-
-  # Crashes, hangs, exits, throws and Erlang errors (a NIF panic surfaces as
-  # ErlangError :nif_panicked) are severe everywhere.
-  defp severe?(:timeout), do: true
-  defp severe?({:process_died, _}), do: true
-  defp severe?({:caught, _, _}), do: true
-  defp severe?({:raised, ErlangError, _}), do: true
-  defp severe?(_), do: false
 
   @doc "Documented public functions of the Chunker* modules: `[{module, fun, arity}]`."
   def api do
