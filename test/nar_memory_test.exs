@@ -35,7 +35,7 @@ defmodule Chunker.NARMemoryTest do
 
     :erlang.garbage_collect()
     :ok = File.write("/proc/self/clear_refs", "5")
-    base = rss_kib("VmRSS")
+    base = Chunker.Reliability.Peer.status_kib("self", "VmRSS")
     {micros, {:ok, entries}} = :timer.tc(fn -> NAR.read_file(path) end)
 
     {stream_micros, count} =
@@ -43,7 +43,7 @@ defmodule Chunker.NARMemoryTest do
         File.stream!(path, [], 1_048_576) |> NAR.stream_entries() |> Enum.count()
       end)
 
-    growth_mib = (rss_kib("VmHWM") - base) / 1024
+    growth_mib = (Chunker.Reliability.Peer.status_kib("self", "VmHWM") - base) / 1024
 
     assert length(entries) == 17 and count == 17
     assert Enum.at(entries, 16).size == 64 * 1024 * 1024
@@ -55,17 +55,5 @@ defmodule Chunker.NARMemoryTest do
         "File.stream! |> stream_entries #{Float.round(size / stream_micros / 1000, 2)} GB/s, " <>
         "peak RSS growth #{Float.round(growth_mib, 1)} MiB"
     )
-  end
-
-  defp rss_kib(field) do
-    "/proc/self/status"
-    |> File.read!()
-    |> String.split("\n")
-    |> Enum.find_value(fn line ->
-      case String.split(line) do
-        [key, kib, "kB"] when key == field <> ":" -> String.to_integer(kib)
-        _ -> nil
-      end
-    end)
   end
 end

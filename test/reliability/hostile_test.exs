@@ -23,7 +23,7 @@ defmodule Chunker.Reliability.HostileTest do
     IO.puts(
       "\nhostile: #{report.calls} calls (#{report.targeted} targeted, #{report.generic} generic " <>
         "over #{length(report.functions)} functions), seed #{seed}, " <>
-        "#{length(report.violations)} violations, #{length(report.lenient)} lenient"
+        "#{length(report.violations)} violations"
     )
 
     assert report.violations == [],

@@ -38,10 +38,10 @@ defmodule Chunker.Reliability.StressTest do
 
     IO.puts(
       "\nstress: 3 rounds x 1000 processes (#{(hd(rounds).bytes / @mib) |> Float.round(1)} MiB each), " <>
-        "ms per round #{inspect(Enum.map(rounds, & &1.milliseconds))}, 200 killed per round; " <>
+        "ms per round #{inspect(Enum.map(rounds, & &1.milliseconds), charlists: :as_lists)}, 200 killed per round; " <>
         "BEAM memory #{mib(base_total)} -> #{inspect(Enum.map(rounds, &mib(&1.total)))} MiB, " <>
         "binaries #{mib(base_binary)} -> #{mib(last.binary)} MiB, " <>
-        "RSS #{div(base_rss, 1024)} -> #{inspect(Enum.map(rounds, &div(&1.rss, 1024)))} MiB (seed #{seed})"
+        "RSS #{div(base_rss, 1024)} -> #{inspect(Enum.map(rounds, &div(&1.rss, 1024)), charlists: :as_lists)} MiB (seed #{seed})"
     )
 
     assert last.total - base_total < 16 * @mib, "BEAM memory did not return to baseline"

@@ -12,11 +12,16 @@ defmodule Chunker.Reliability.Memory do
     input = Stream.map(1..div(total, @block), &elem(List.to_tuple(blocks), rem(&1, 8)))
     :erlang.garbage_collect()
     :ok = File.write("/proc/self/clear_refs", "5")
-    base = status_kib("VmRSS")
+    base = Chunker.Reliability.Peer.status_kib("self", "VmRSS")
     started = System.monotonic_time(:millisecond)
     bytes = run(job, input, total)
     ms = System.monotonic_time(:millisecond) - started
-    %{growth_kib: status_kib("VmHWM") - base, ms: ms, bytes: bytes}
+
+    %{
+      growth_kib: Chunker.Reliability.Peer.status_kib("self", "VmHWM") - base,
+      ms: ms,
+      bytes: bytes
+    }
   end
 
   @doc "BEAM memory growth (bytes) after abandoning 200 fed payload handles and a GC."
@@ -37,9 +42,11 @@ defmodule Chunker.Reliability.Memory do
   def chunk_file(path) do
     :erlang.garbage_collect()
     :ok = File.write("/proc/self/clear_refs", "5")
-    base = status_kib("VmRSS")
+    base = Chunker.Reliability.Peer.status_kib("self", "VmRSS")
     {:ok, chunks} = Chunker.chunk_file(path, hash: :sha256)
-    {Enum.sum(Enum.map(chunks, & &1.length)), status_kib("VmHWM") - base}
+
+    {Enum.sum(Enum.map(chunks, & &1.length)),
+     Chunker.Reliability.Peer.status_kib("self", "VmHWM") - base}
   end
 
   # Half random, half zeros: chunks vary and compression has work to do.
@@ -109,17 +116,5 @@ defmodule Chunker.Reliability.Memory do
         stream_us: us_stream
       }
     end
-  end
-
-  defp status_kib(field) do
-    "/proc/self/status"
-    |> File.read!()
-    |> String.split("\n")
-    |> Enum.find_value(fn line ->
-      case String.split(line) do
-        [key, kib, "kB"] when key == field <> ":" -> String.to_integer(kib)
-        _ -> nil
-      end
-    end)
   end
 end
