@@ -11,7 +11,7 @@ use std::sync::Mutex;
 const NORMAL_FEED_MAX: usize = 64 * 1024;
 
 /// Decodes `{min, avg, max, normalization}` and the hash atom.
-fn decode_options<'a>(
+pub(crate) fn decode_options<'a>(
     env: Env<'a>,
     sizes: Term<'a>,
     hash: Term<'a>,

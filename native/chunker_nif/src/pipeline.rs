@@ -8,7 +8,7 @@
 
 use crate::errors;
 use chunker_core::cache::HashCache;
-use chunker_core::cdc::{ChunkerConfig, Error};
+use chunker_core::cdc::Error;
 use chunker_core::compress;
 use chunker_core::digest::HashAlgo;
 use chunker_core::metrics;
@@ -50,38 +50,6 @@ fn invalid<'a>(env: Env<'a>, field: rustler::Atom, reason: &str) -> Term<'a> {
         (atoms::invalid_options(), (field, reason.to_string())),
     )
         .encode(env)
-}
-
-/// `{min, avg, max, normalization}` and a hash atom (validated in Elixir
-/// for types; ranges here).
-fn decode_chunking<'a>(
-    env: Env<'a>,
-    sizes: Term<'a>,
-    hash: Term<'a>,
-) -> Result<(ChunkerConfig, Option<HashAlgo>), Term<'a>> {
-    let (min, avg, max, level): (u64, u64, u64, u64) = sizes.decode().map_err(|_| {
-        invalid(
-            env,
-            atoms::min_size(),
-            "sizes must be non-negative integers",
-        )
-    })?;
-    let config =
-        ChunkerConfig::new(min, avg, max, level).map_err(|e| errors::cdc_error(env, &e))?;
-    let algo = if hash == atoms::sha256().encode(env) {
-        Some(HashAlgo::Sha256)
-    } else if hash == atoms::blake3().encode(env) {
-        Some(HashAlgo::Blake3)
-    } else if hash == atoms::none().encode(env) {
-        None
-    } else {
-        return Err(invalid(
-            env,
-            atoms::hash(),
-            "must be :sha256, :blake3 or :none",
-        ));
-    };
-    Ok((config, algo))
 }
 
 /// The compression stage for `spec`: `:none` or `{algo_name, level | nil}`
@@ -245,7 +213,7 @@ fn pipeline_open<'a>(
     cache: Term<'a>,
 ) -> Term<'a> {
     let build = || -> Result<pipeline::Options, Term<'a>> {
-        let (config, algo) = decode_chunking(env, sizes, hash)?;
+        let (config, algo) = crate::chunk::decode_options(env, sizes, hash)?;
         let mut options = pipeline::Options::new(config);
         options.algo = algo;
         options.compressor = decode_compressor(env, compress)?;
@@ -285,7 +253,7 @@ fn pipeline_check<'a>(
     compress: Term<'a>,
 ) -> Term<'a> {
     let check = || -> Result<(), Term<'a>> {
-        decode_chunking(env, sizes, hash)?;
+        crate::chunk::decode_options(env, sizes, hash)?;
         decode_compressor(env, compress)?;
         Ok(())
     };
@@ -359,7 +327,7 @@ fn pipeline_sequential<'a>(
     compress: Term<'a>,
 ) -> Term<'a> {
     let run = || -> Result<Term<'a>, Term<'a>> {
-        let (config, algo) = decode_chunking(env, sizes, hash)?;
+        let (config, algo) = crate::chunk::decode_options(env, sizes, hash)?;
         let compressor = decode_compressor(env, compress)?;
         let outputs = pipeline::sequential(data.as_slice(), &config, algo, compressor.as_deref())
             .map_err(|r| (atoms::error(), (atoms::compress(), r)).encode(env))?;
@@ -388,7 +356,7 @@ fn chunk_batch<'a>(
     hash: Term<'a>,
     parallel: bool,
 ) -> Term<'a> {
-    let (config, algo) = match decode_chunking(env, sizes, hash) {
+    let (config, algo) = match crate::chunk::decode_options(env, sizes, hash) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -416,7 +384,7 @@ fn chunk_files_batch<'a>(
     hash: Term<'a>,
     parallel: bool,
 ) -> Term<'a> {
-    let (config, algo) = match decode_chunking(env, sizes, hash) {
+    let (config, algo) = match crate::chunk::decode_options(env, sizes, hash) {
         Ok(v) => v,
         Err(e) => return e,
     };
