@@ -49,8 +49,9 @@ defmodule Mix.Tasks.Compile.ChunkerCargo do
   Builds the Rust NIF in `native/` with cargo and copies it to `priv/native/`.
 
   Cargo runs only when a file under `native/` (sources, manifests, lock file)
-  is newer than the library in `priv/`. The cargo profile is `release`
-  (fat LTO); set `CHUNKER_CARGO_PROFILE=fast` for quicker local rebuilds.
+  is newer than the library in `priv/`, or the library was built with another
+  profile. The cargo profile is `release` (fat LTO); set
+  `CHUNKER_CARGO_PROFILE=fast` for quicker local rebuilds.
   """
   use Mix.Task.Compiler
 
@@ -60,9 +61,11 @@ defmodule Mix.Tasks.Compile.ChunkerCargo do
   @impl true
   def run(_args) do
     dest = Path.join(["priv", "native", "lib#{@lib_name}.so"])
+    profile = System.get_env("CHUNKER_CARGO_PROFILE", "release")
 
-    if stale?(dest) do
-      build!(dest)
+    if stale?(dest) or File.read(stamp(dest)) != {:ok, profile} do
+      build!(dest, profile)
+      File.write!(stamp(dest), profile)
       {:ok, []}
     else
       {:noop, []}
@@ -76,6 +79,9 @@ defmodule Mix.Tasks.Compile.ChunkerCargo do
     end
   end
 
+  # Names the cargo profile the library in `priv/` was built with.
+  defp stamp(dest), do: dest <> ".profile"
+
   defp sources do
     ["Cargo.toml", "Cargo.lock", "*/Cargo.toml", "*/build.rs", "*/src/**/*.rs"]
     |> Enum.flat_map(&Path.wildcard(Path.join(@native, &1)))
@@ -88,9 +94,7 @@ defmodule Mix.Tasks.Compile.ChunkerCargo do
     end
   end
 
-  defp build!(dest) do
-    profile = System.get_env("CHUNKER_CARGO_PROFILE", "release")
-
+  defp build!(dest, profile) do
     cargo =
       System.find_executable("cargo") ||
         Mix.raise("cargo not found: install Rust (https://rustup.rs)")
