@@ -2,6 +2,8 @@
 #   CHUNKER_CARGO_PROFILE=release mix run bench/hash.exs
 # Compare "sha256 1 MiB" with the core figure from
 #   cargo run --release -p chunker_bench -- --only hash --mib 64   (case sha256/1MiB)
+# "one dirty call" is what `hash/2` did before medium inputs were hashed in
+# normal-scheduler slices: the difference is the dirty-scheduler hand-off.
 Code.require_file("support/harness.exs", __DIR__)
 
 alias Chunker.Hash
@@ -9,10 +11,12 @@ alias Chunker.Hash
 mib = Bench.Harness.real_data(1_048_576)
 big = :crypto.strong_rand_bytes(64 * 1_048_576)
 small = binary_part(mib, 0, 65_536)
+medium = binary_part(mib, 0, 262_144)
 
 Bench.Harness.run(
   %{
     "Chunker.Hash sha256 1 MiB" => fn -> Hash.hash(mib, :sha256) end,
+    "sha256 1 MiB, one dirty call" => fn -> Chunker.Native.hash_dirty(mib, :sha256) end,
     ":crypto sha256 1 MiB" => fn -> :crypto.hash(:sha256, mib) end,
     "Chunker.Hash blake3 1 MiB" => fn -> Hash.hash(mib, :blake3) end
   },
@@ -45,6 +49,16 @@ Bench.Harness.run(
   bytes: byte_size(big),
   title: "64 MiB",
   time: 3
+)
+
+Bench.Harness.run(
+  %{
+    "Chunker.Hash blake3 256 KiB (sliced)" => fn -> Hash.hash(medium, :blake3) end,
+    "blake3 256 KiB, one dirty call" => fn -> Chunker.Native.hash_dirty(medium, :blake3) end
+  },
+  bytes: byte_size(medium),
+  title: "one-shot, 256 KiB",
+  time: 2
 )
 
 items = for _ <- 1..256, do: :crypto.strong_rand_bytes(65_536)

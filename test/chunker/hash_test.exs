@@ -45,6 +45,19 @@ defmodule Chunker.HashTest do
     end
   end
 
+  test "sizes around the sliced and dirty boundaries agree with independent paths" do
+    :rand.seed(:exsss, {9, 9, 9})
+
+    for size <- [65_537, 131_072, 131_073, 524_287, 524_288, 2_097_151, 2_097_152, 2_097_153] do
+      data = :rand.bytes(size)
+      assert Hash.hash(data) == :crypto.hash(:sha256, data), "sha256 size #{size}"
+      # One core call (hash_batch) and one dirty streaming update (hash_stream).
+      [ok: batch] = Hash.hash_batch([data], :blake3)
+      assert Hash.hash(data, :blake3) == batch, "blake3 size #{size}"
+      assert Hash.hash_stream([data], :blake3) == batch
+    end
+  end
+
   test "big BLAKE3 inputs (multi-threaded) equal the streamed single-thread digest" do
     :rand.seed(:exsss, {6, 6, 6})
     data = :rand.bytes(3_000_001)

@@ -3,6 +3,7 @@
 use chunker_core::digest::{self, HashAlgo, Hasher};
 use rustler::{Atom, Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 use std::sync::Mutex;
+use std::time::Instant;
 
 rustler::atoms! {
     ok,
@@ -28,6 +29,13 @@ fn algo(a: Atom) -> rustler::NifResult<HashAlgo> {
     }
 }
 
+/// Tells the VM what share of its ~1 ms timeslice the work since `start`
+/// took, so a process hashing many slices in a row is preempted fairly.
+fn account(env: Env, start: Instant) {
+    let percent = (start.elapsed().as_micros() / 10).clamp(1, 100) as i32;
+    rustler::schedule::consume_timeslice(env, percent);
+}
+
 fn digest_term<'a>(env: Env<'a>, d: &[u8; 32]) -> Term<'a> {
     NewBinary::from_slice(env, d).into()
 }
@@ -35,7 +43,10 @@ fn digest_term<'a>(env: Env<'a>, d: &[u8; 32]) -> Term<'a> {
 /// One-shot digest on a normal scheduler (the caller keeps inputs small).
 #[rustler::nif]
 fn hash<'a>(env: Env<'a>, data: Binary<'a>, algo_name: Atom) -> rustler::NifResult<Term<'a>> {
-    Ok(digest_term(env, &algo(algo_name)?.digest(data.as_slice())))
+    let start = Instant::now();
+    let digest = algo(algo_name)?.digest(data.as_slice());
+    account(env, start);
+    Ok(digest_term(env, &digest))
 }
 
 /// One-shot digest of a big input; BLAKE3 uses every rayon thread.
@@ -72,12 +83,17 @@ fn update_locked(h: &mut Option<Hasher>, data: &[u8]) -> Atom {
 
 /// Small update on a normal scheduler; `:dirty` when it is big or the handle is busy.
 #[rustler::nif]
-fn hash_update(handle: ResourceArc<HashStream>, data: Binary) -> Atom {
+fn hash_update(env: Env, handle: ResourceArc<HashStream>, data: Binary) -> Atom {
     if data.len() > NORMAL_UPDATE_MAX {
         return dirty();
     }
     match handle.0.try_lock() {
-        Ok(mut h) => update_locked(&mut h, data.as_slice()),
+        Ok(mut h) => {
+            let start = Instant::now();
+            let result = update_locked(&mut h, data.as_slice());
+            account(env, start);
+            result
+        }
         Err(_) => dirty(),
     }
 }
