@@ -52,10 +52,13 @@ impl HashAlgo {
     /// SHA-256 is inherently sequential and is computed on one thread.
     pub fn digest_parallel(self, data: &[u8]) -> [u8; 32] {
         match self {
-            Self::Blake3 if data.len() >= BLAKE3_PARALLEL_MIN => *blake3::Hasher::new()
-                .update_rayon(data)
-                .finalize()
-                .as_bytes(),
+            Self::Blake3 if data.len() >= BLAKE3_PARALLEL_MIN => {
+                crate::threads::init_global_pool();
+                *blake3::Hasher::new()
+                    .update_rayon(data)
+                    .finalize()
+                    .as_bytes()
+            }
             _ => self.digest(data),
         }
     }
@@ -66,6 +69,7 @@ impl HashAlgo {
 pub fn digest_batch<T: AsRef<[u8]> + Sync>(algo: HashAlgo, items: &[T]) -> Vec<[u8; 32]> {
     let total: usize = items.iter().map(|i| i.as_ref().len()).sum();
     if total >= BATCH_PARALLEL_MIN && items.len() > 1 {
+        crate::threads::init_global_pool();
         items
             .par_iter()
             .with_max_len(1)
@@ -107,6 +111,7 @@ impl Hasher {
     pub fn update_parallel(&mut self, data: &[u8]) {
         match self {
             Self::Blake3(h) if data.len() >= BLAKE3_PARALLEL_MIN => {
+                crate::threads::init_global_pool();
                 h.update_rayon(data);
             }
             _ => self.update(data),

@@ -8,6 +8,7 @@
 //! - [`pipeline`]: concurrent chunk -> hash -> skip known -> compress, with
 //!   [`cache`] (content-verified digest LRU) and [`metrics`].
 //! - [`compress`]: zstd, LZ4, xz, bzip2 with one hard decompression limit.
+//! - [`threads`]: lowered priority for the background worker threads.
 //!
 //! It has no rustler dependency and can be used as a Rust library on its own.
 
@@ -19,3 +20,4 @@ pub mod metrics;
 pub mod nar;
 pub mod nix;
 pub mod pipeline;
+pub mod threads;

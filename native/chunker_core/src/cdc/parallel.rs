@@ -38,16 +38,11 @@ pub fn parallel_threshold() -> usize {
 
 /// The chunker's own rayon pool (not the global one), created on first use
 /// with rayon's default size: `RAYON_NUM_THREADS` if set, else one thread
-/// per logical CPU. `None` if threads cannot be spawned.
+/// per logical CPU, at lowered priority ([`crate::threads`]). `None` if threads cannot be spawned.
 pub fn pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("chunker-cdc-{i}"))
-            .build()
-            .ok()
-    })
-    .as_ref()
+    POOL.get_or_init(|| crate::threads::pool_builder("chunker-cdc").build().ok())
+        .as_ref()
 }
 
 /// Threads of [`pool`] (1 if there is none).

@@ -3,8 +3,8 @@
 //! Its size is set once with [`configure`] (the Elixir application does it
 //! at startup from `RAYON_NUM_THREADS`); otherwise rayon's default (the
 //! `RAYON_NUM_THREADS` variable, else one thread per CPU). Worker threads
-//! run under `SCHED_BATCH` on Linux, so the kernel lets interactive threads
-//! (the BEAM's schedulers) preempt them promptly.
+//! run at lowered priority ([`crate::threads::lower_priority`]), so the
+//! kernel lets the BEAM's schedulers preempt them promptly.
 
 use std::sync::OnceLock;
 
@@ -35,20 +35,7 @@ fn build(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("chunker-worker-{i}"))
-        .start_handler(|_| batch_priority())
+        .start_handler(|_| crate::threads::lower_priority())
         .build()
         .expect("cannot start the chunker worker pool")
 }
-
-#[cfg(target_os = "linux")]
-fn batch_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain syscall on the calling thread (pid 0) with a valid,
-    // initialized parameter struct; failure only leaves the default policy.
-    unsafe {
-        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn batch_priority() {}

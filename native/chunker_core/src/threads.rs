@@ -1,0 +1,110 @@
+//! Priority of the engine's background threads.
+//!
+//! The rayon pools run bulk work (parallel chunking, pipeline stages, batch
+//! and BLAKE3 hashing) next to the BEAM, whose normal schedulers must wake
+//! within a millisecond or two. Every pool thread calls
+//! [`lower_priority`] when it starts, so on a busy machine the kernel runs a
+//! waking scheduler thread before our bulk work instead of sharing the cores
+//! with it evenly.
+
+use std::sync::OnceLock;
+
+/// Nice value of background threads (19, the lowest priority: idle cores
+/// still go to the pool, so throughput is unchanged when the BEAM is idle).
+pub const WORKER_NICE: i32 = 19;
+
+/// Lowers the calling thread's scheduling priority: on Linux, `SCHED_BATCH`
+/// (never preempts on wakeup) at nice [`WORKER_NICE`], for this thread only.
+/// Best effort: a refusal leaves the thread as it was. No-op elsewhere.
+pub fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    linux::lower_priority();
+}
+
+/// A rayon pool builder whose threads are named `{prefix}-{i}` and run at
+/// the lowered priority.
+pub fn pool_builder(prefix: &'static str) -> rayon::ThreadPoolBuilder {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(move |i| format!("{prefix}-{i}"))
+        .start_handler(|_| lower_priority())
+}
+
+/// Makes rayon's global pool (used by BLAKE3's `update_rayon` and parallel
+/// iterators outside our own pools) a lowered-priority pool, once, if
+/// nothing built it before. Does nothing on a pool thread (the work stays
+/// on that pool). Cheap after the first call.
+pub fn init_global_pool() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    if rayon::current_thread_index().is_some() {
+        return;
+    }
+    DONE.get_or_init(|| {
+        // An error only means the global pool already exists.
+        let _ = pool_builder("chunker-global").build_global();
+    });
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::WORKER_NICE;
+
+    pub fn lower_priority() {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: plain syscall on the calling thread (pid 0) with a valid,
+        // initialized parameter struct; failure only leaves the default
+        // policy.
+        unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+        }
+        // SAFETY: gettid has no preconditions; setpriority on one thread id
+        // (Linux nice is per thread) only changes that thread's nice value,
+        // and failure leaves it unchanged.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This thread's nice value and scheduling policy.
+    #[cfg(target_os = "linux")]
+    fn priority() -> (i32, i32) {
+        // SAFETY: gettid has no preconditions; getpriority and
+        // sched_getscheduler only read the calling thread's attributes.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            *libc::__errno_location() = 0;
+            let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
+            (nice, libc::sched_getscheduler(0))
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pool_threads_run_lowered_and_the_caller_does_not() {
+        let before = priority();
+        let pool = pool_builder("threads-test").num_threads(2).build().unwrap();
+        let inside: Vec<(i32, i32)> = pool.broadcast(|_| priority());
+        assert_eq!(inside, vec![(WORKER_NICE, libc::SCHED_BATCH); 2]);
+        assert_eq!(priority(), before, "only the pool's threads change");
+        let name = pool.install(|| std::thread::current().name().map(String::from));
+        assert!(name.unwrap().starts_with("threads-test-"));
+    }
+
+    #[test]
+    fn lower_priority_is_idempotent_and_global_pool_init_is_safe_twice() {
+        std::thread::spawn(|| {
+            lower_priority();
+            lower_priority();
+        })
+        .join()
+        .unwrap();
+        init_global_pool();
+        init_global_pool();
+        assert!(rayon::current_num_threads() >= 1);
+    }
+}
