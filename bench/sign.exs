@@ -6,17 +6,7 @@ Code.require_file("support/harness.exs", __DIR__)
 
 alias Chunker.Nix.{Key, Narinfo}
 
-text = """
-StorePath: /nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-hello-2.10
-URL: nar/15zk4zszw9lgkdkkwy7w11m5vag11n5dhv2i6hj308qpxczvdddx.nar.xz
-Compression: xz
-FileHash: sha256:15zk4zszw9lgkdkkwy7w11m5vag11n5dhv2i6hj308qpxczvdddx
-FileSize: 41232
-NarHash: sha256:1mi14cqk363wv368ffiiy01knardmnlyphi6h9xv6dkjz44hk30i
-NarSize: 205968
-References: 9df65igwjmf2wbw0gbrrgair6piqjgmi-glibc-2.31 w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-hello-2.10
-Sig: cache.nixos.org-1:uP5KU8MCmyRnKGlN5oEv6xWJBI5EO/Pf5aFztZuLSz8BpCcZ1fdBnJkVXhBAlxkdm/CemsgQskhwvyd2yghTAg==
-"""
+text = File.read!(Path.join(__DIR__, "../test/fixtures/hello-2.10.narinfo"))
 
 trusted = [Key.parse_public!("cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=")]
 narinfo = Narinfo.parse!(text)

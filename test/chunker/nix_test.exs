@@ -1,5 +1,6 @@
 defmodule Chunker.NixTest do
   use ExUnit.Case, async: true
+  import Chunker.Test.Mutate
   doctest Chunker.Nix
 
   alias Chunker.Nix
@@ -101,7 +102,7 @@ defmodule Chunker.NixTest do
     for _ <- 1..2000 do
       d = :rand.bytes(:rand.uniform(70) - 1)
       s = Nix.base32_encode(d)
-      mutated = mutate(s)
+      mutated = mutate(s, ["0", "z", "e", "-"])
 
       case Nix.base32_decode(mutated) do
         {:ok, bytes} -> assert Nix.base32_encode(bytes) == mutated
@@ -289,24 +290,5 @@ defmodule Chunker.NixTest do
     assert_raise ArgumentError, fn -> Nix.parse_hash(:x) end
     assert_raise ArgumentError, fn -> Nix.base32_encode(1) end
     assert_raise Chunker.Error, fn -> Nix.base32_decode!("e") end
-  end
-
-  defp mutate(s) do
-    case :rand.uniform(4) do
-      1 when s != "" ->
-        pos = :rand.uniform(byte_size(s)) - 1
-
-        binary_part(s, 0, pos) <>
-          <<:rand.uniform(256) - 1>> <> binary_part(s, pos + 1, byte_size(s) - pos - 1)
-
-      2 when s != "" ->
-        binary_part(s, 0, byte_size(s) - 1)
-
-      3 ->
-        s <> Enum.random(["0", "z", "e", "-", ""])
-
-      _ ->
-        s
-    end
   end
 end

@@ -1,5 +1,8 @@
 defmodule Chunker.Nix.KeyTest do
   use ExUnit.Case, async: true
+  import Chunker.Test.Mutate
+  # Separators and characters of the key and signature formats, for mutations.
+  @tokens ["=", ":", "A", "\n", " ", <<0>>]
   doctest Chunker.Nix.Key
 
   alias Chunker.Nix.{Key, Narinfo}
@@ -151,7 +154,7 @@ defmodule Chunker.Nix.KeyTest do
             {pub, &Key.parse_public/1},
             {sig, &Key.parse_signature/1}
           ] do
-        mutated = mutate(s)
+        mutated = mutate(s, @tokens)
 
         case parse.(mutated) do
           {:ok, _} -> :ok
@@ -159,7 +162,7 @@ defmodule Chunker.Nix.KeyTest do
         end
       end
 
-      mutated_sig = mutate(sig)
+      mutated_sig = mutate(sig, @tokens)
       valid = Key.verify("message", mutated_sig, [pub])
       assert valid == (mutated_sig == sig), inspect(mutated_sig)
     end
@@ -181,29 +184,5 @@ defmodule Chunker.Nix.KeyTest do
     big = :binary.copy("x", 100_000)
     k = Key.generate!("k")
     assert Key.verify(big, Key.sign(big, k), [Key.public_key(k)])
-  end
-
-  defp mutate(s) do
-    size = byte_size(s)
-    pos = :rand.uniform(size) - 1
-
-    case :rand.uniform(5) do
-      1 ->
-        binary_part(s, 0, pos) <>
-          <<:rand.uniform(256) - 1>> <> binary_part(s, pos + 1, size - pos - 1)
-
-      2 ->
-        binary_part(s, 0, pos) <> binary_part(s, pos + 1, size - pos - 1)
-
-      3 ->
-        binary_part(s, 0, pos) <>
-          Enum.random(["=", ":", "A", "\n", " ", <<0>>]) <> binary_part(s, pos, size - pos)
-
-      4 ->
-        binary_part(s, 0, pos)
-
-      _ ->
-        s
-    end
   end
 end

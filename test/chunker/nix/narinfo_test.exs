@@ -1,21 +1,13 @@
 defmodule Chunker.Nix.NarinfoTest do
   use ExUnit.Case, async: true
+  import Chunker.Test.Mutate
   doctest Chunker.Nix.Narinfo
 
   alias Chunker.Nix
   alias Chunker.Nix.{Key, Narinfo}
 
-  @hello """
-  StorePath: /nix/store/w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-hello-2.10
-  URL: nar/15zk4zszw9lgkdkkwy7w11m5vag11n5dhv2i6hj308qpxczvdddx.nar.xz
-  Compression: xz
-  FileHash: sha256:15zk4zszw9lgkdkkwy7w11m5vag11n5dhv2i6hj308qpxczvdddx
-  FileSize: 41232
-  NarHash: sha256:1mi14cqk363wv368ffiiy01knardmnlyphi6h9xv6dkjz44hk30i
-  NarSize: 205968
-  References: 9df65igwjmf2wbw0gbrrgair6piqjgmi-glibc-2.31 w9yy7v61ipb5rx6i35zq1mvc2iqfmps1-hello-2.10
-  Sig: cache.nixos.org-1:uP5KU8MCmyRnKGlN5oEv6xWJBI5EO/Pf5aFztZuLSz8BpCcZ1fdBnJkVXhBAlxkdm/CemsgQskhwvyd2yghTAg==
-  """
+  # A real narinfo from cache.nixos.org.
+  @hello File.read!("test/fixtures/hello-2.10.narinfo")
   @cache_key "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
 
   test "the real cache.nixos.org narinfo parses, round-trips and verifies" do
@@ -168,7 +160,7 @@ defmodule Chunker.Nix.NarinfoTest do
       nlines = length(String.split(text, "\n", trim: true))
 
       for _ <- 1..5 do
-        mutated = mutate(text)
+        mutated = mutate(text, [":", ": ", "\n", " ", "0"])
 
         case Narinfo.parse(mutated) do
           {:ok, m} ->
@@ -212,26 +204,5 @@ defmodule Chunker.Nix.NarinfoTest do
       ca: Enum.random([nil, "fixed:r:" <> nar]),
       extra: Enum.random([[], [{"X-Extra", "value"}]])
     }
-  end
-
-  defp mutate(s) do
-    size = byte_size(s)
-    pos = :rand.uniform(size) - 1
-
-    case :rand.uniform(4) do
-      1 ->
-        binary_part(s, 0, pos) <>
-          <<:rand.uniform(256) - 1>> <> binary_part(s, pos + 1, size - pos - 1)
-
-      2 ->
-        binary_part(s, 0, pos) <> binary_part(s, pos + 1, size - pos - 1)
-
-      3 ->
-        binary_part(s, 0, pos) <>
-          Enum.random([":", ": ", "\n", " ", "0"]) <> binary_part(s, pos, size - pos)
-
-      _ ->
-        binary_part(s, 0, pos)
-    end
   end
 end
