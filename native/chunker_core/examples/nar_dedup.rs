@@ -12,7 +12,7 @@
 use chunker_core::cdc::ChunkerConfig;
 use chunker_core::digest::HashAlgo;
 use chunker_core::nar::refs::encode_patches;
-use chunker_core::nar::{chunk_nar, entries, Kind, NarChunking, NarEncoder};
+use chunker_core::nar::{chunk_nar, encode_entries, entries, Kind, NarChunking};
 use std::collections::HashSet;
 
 const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
@@ -113,69 +113,27 @@ fn table(old: &[u8], new: &[u8], refs: (&[Vec<u8>], &[Vec<u8>])) {
 fn with_refs(base: &[u8], refs: &[Vec<u8>], seed: u64) -> Vec<u8> {
     let list = entries(base).expect("valid NAR");
     let mut rng = Mix(seed);
-    let mut enc = NarEncoder::new(Vec::new()).unwrap();
-    let mut open: Vec<Vec<u8>> = Vec::new();
-    let inside = |dir: &[u8], p: &[u8]| {
-        !p.is_empty()
-            && (dir.is_empty()
-                || (p.len() > dir.len() && p.starts_with(dir) && p[dir.len()] == b'/'))
-    };
-    for e in &list {
-        while let Some(top) = open.last() {
-            if inside(top, &e.path) {
-                break;
+    encode_entries(&list, Vec::new(), |e| {
+        let Kind::Regular { size, contents, .. } = e.kind else {
+            unreachable!("contents are asked for regular files only")
+        };
+        let data = &base[contents as usize..(contents + size) as usize];
+        let mut out = Vec::with_capacity(data.len() + 256);
+        let mut pos = 0;
+        while pos < data.len() {
+            let step = (1024 + rng.next() % 8192) as usize;
+            let end = (pos + step).min(data.len());
+            out.extend_from_slice(&data[pos..end]);
+            if end < data.len() || data.len() < 1024 {
+                out.extend_from_slice(b"/nix/store/");
+                out.extend_from_slice(&refs[(rng.next() % refs.len() as u64) as usize]);
+                out.extend_from_slice(b"-dep/lib");
             }
-            open.pop();
-            enc.dir_end().unwrap();
-            if !open.is_empty() {
-                enc.entry_end().unwrap();
-            }
+            pos = end;
         }
-        if let Some(top) = open.last() {
-            let skip = if top.is_empty() { 0 } else { top.len() + 1 };
-            enc.entry_start(&e.path[skip..]).unwrap();
-        }
-        match &e.kind {
-            Kind::Directory => {
-                enc.dir_start().unwrap();
-                open.push(e.path.clone());
-                continue;
-            }
-            Kind::Symlink { target } => enc.symlink(target).unwrap(),
-            Kind::Regular {
-                executable,
-                size,
-                contents,
-            } => {
-                let data = &base[*contents as usize..(*contents + *size) as usize];
-                let mut out = Vec::with_capacity(data.len() + 256);
-                let mut pos = 0;
-                while pos < data.len() {
-                    let step = (1024 + rng.next() % 8192) as usize;
-                    let end = (pos + step).min(data.len());
-                    out.extend_from_slice(&data[pos..end]);
-                    if end < data.len() || data.len() < 1024 {
-                        out.extend_from_slice(b"/nix/store/");
-                        out.extend_from_slice(&refs[(rng.next() % refs.len() as u64) as usize]);
-                        out.extend_from_slice(b"-dep/lib");
-                    }
-                    pos = end;
-                }
-                enc.regular(*executable, out.len() as u64, &out[..])
-                    .unwrap();
-            }
-        }
-        if !open.is_empty() {
-            enc.entry_end().unwrap();
-        }
-    }
-    while open.pop().is_some() {
-        enc.dir_end().unwrap();
-        if !open.is_empty() {
-            enc.entry_end().unwrap();
-        }
-    }
-    enc.finish().unwrap()
+        out
+    })
+    .expect("re-encoding a parsed NAR")
 }
 
 fn main() {

@@ -34,7 +34,7 @@ pub use reader::{
     entries, read_nar, Entry, Event, FormatError, Kind, NarReader, ReadError, Reason,
 };
 pub use unpack::{unpack, UnpackError, Unpacker};
-pub use writer::{dump_path, dump_sha256, HashingWriter, NarEncoder, PathError};
+pub use writer::{dump_path, dump_sha256, encode_entries, HashingWriter, NarEncoder, PathError};
 
 /// The magic string every NAR starts with.
 pub const MAGIC: &[u8] = b"nix-archive-1";

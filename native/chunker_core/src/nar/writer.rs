@@ -316,3 +316,121 @@ pub fn dump_sha256(path: impl AsRef<Path>) -> io::Result<([u8; 32], u64)> {
     dump_path(path, &mut sink)?;
     Ok(sink.finish())
 }
+
+/// Writes a NAR from a flat entry list in the order [`entries`](super::entries)
+/// gives it (pre-order, root first with an empty path), taking each regular
+/// file's contents from `contents` (which may change them, e.g. to rewrite
+/// references; the size written is the length returned). Fails with
+/// `InvalidInput` when the list is not such a tree. Names are written as
+/// given: keep them sorted and unique for a canonical NAR.
+///
+/// ```
+/// use chunker_core::nar::{encode_entries, entries, Kind};
+/// let mut nar = Vec::new();
+/// let mut enc = chunker_core::nar::NarEncoder::new(&mut nar).unwrap();
+/// enc.regular(false, 3, &b"abc"[..]).unwrap();
+/// enc.finish().unwrap();
+/// let list = entries(&nar).unwrap();
+/// let upper = encode_entries(&list, Vec::new(), |_| b"ABC".to_vec()).unwrap();
+/// assert_eq!(entries(&upper).unwrap()[0].kind, Kind::Regular { executable: false, size: 3, contents: 96 });
+/// ```
+pub fn encode_entries<W: Write, C: AsRef<[u8]>>(
+    list: &[super::Entry],
+    out: W,
+    mut contents: impl FnMut(&super::Entry) -> C,
+) -> io::Result<W> {
+    use super::Kind;
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+    let mut enc = NarEncoder::new(out)?;
+    // Paths of the open directories; every node but the root is in an entry.
+    let mut open: Vec<&[u8]> = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let path = e.path.as_slice();
+        let inside = |dir: &[u8]| {
+            dir.is_empty() && !path.is_empty()
+                || path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+        };
+        while open.last().is_some_and(|dir| !inside(dir)) {
+            open.pop();
+            enc.dir_end()?;
+            if !open.is_empty() {
+                enc.entry_end()?;
+            }
+        }
+        match open.last() {
+            None if i > 0 || !path.is_empty() => return Err(invalid("not a single rooted tree")),
+            None => {}
+            Some(dir) => {
+                let name = &path[if dir.is_empty() { 0 } else { dir.len() + 1 }..];
+                if name.is_empty() || name.contains(&b'/') {
+                    return Err(invalid("entry is not a direct child of its directory"));
+                }
+                enc.entry_start(name)?;
+            }
+        }
+        match &e.kind {
+            Kind::Directory => {
+                enc.dir_start()?;
+                open.push(path);
+                continue;
+            }
+            Kind::Symlink { target } => enc.symlink(target)?,
+            Kind::Regular { executable, .. } => {
+                let bytes = contents(e);
+                let bytes = bytes.as_ref();
+                enc.regular(*executable, bytes.len() as u64, bytes)?;
+            }
+        }
+        if !open.is_empty() {
+            enc.entry_end()?;
+        }
+    }
+    while open.pop().is_some() {
+        enc.dir_end()?;
+        if !open.is_empty() {
+            enc.entry_end()?;
+        }
+    }
+    enc.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nar::{entries, Entry, Kind};
+
+    fn dir(path: &[u8]) -> Entry {
+        Entry {
+            path: path.to_vec(),
+            kind: Kind::Directory,
+            start: 0,
+        }
+    }
+
+    #[test]
+    fn encode_entries_round_trips_a_tree_and_rejects_other_lists() {
+        let mut nar = Vec::new();
+        let mut enc = NarEncoder::new(&mut nar).unwrap();
+        enc.dir_start().unwrap();
+        for (name, target) in [(&b"a"[..], &b"x"[..]), (b"b", b"y")] {
+            enc.entry_start(name).unwrap();
+            enc.symlink(target).unwrap();
+            enc.entry_end().unwrap();
+        }
+        enc.dir_end().unwrap();
+        enc.finish().unwrap();
+        let list = entries(&nar).unwrap();
+        let again = encode_entries(&list, Vec::new(), |_| Vec::new()).unwrap();
+        assert_eq!(again, nar);
+
+        let rejects = [
+            vec![dir(b"a")],             // a root with a name
+            vec![dir(b""), dir(b"a/b")], // a grandchild without its parent
+            vec![dir(b""), dir(b"")],    // two roots
+        ];
+        for list in &rejects {
+            let err = encode_entries(list, Vec::new(), |_| Vec::new()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{list:?}");
+        }
+    }
+}

@@ -197,57 +197,14 @@ pub fn walk(root: &Path) -> Vec<(Vec<u8>, chunker_core::nar::Kind)> {
     out
 }
 
-/// Re-encodes parsed entries (contents taken from `nar`) with the encoder.
+/// Re-encodes parsed entries (contents taken from `nar`) with the core's
+/// `encode_entries`.
 pub fn encode_entries(entries: &[chunker_core::nar::Entry], nar: &[u8]) -> Vec<u8> {
-    use chunker_core::nar::{Kind, NarEncoder};
-    let mut enc = NarEncoder::new(Vec::new()).unwrap();
-    // Open directories (their paths); each non-root node is inside an entry.
-    let mut open: Vec<Vec<u8>> = Vec::new();
-    let is_child = |dir: &[u8], path: &[u8]| {
-        dir.is_empty()
-            || (path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/')
-    };
-    for e in entries {
-        while let Some(top) = open.last() {
-            if is_child(top, &e.path) && !e.path.is_empty() {
-                break;
-            }
-            open.pop();
-            enc.dir_end().unwrap();
-            if !open.is_empty() {
-                enc.entry_end().unwrap();
-            }
+    chunker_core::nar::encode_entries(entries, Vec::new(), |e| match e.kind {
+        chunker_core::nar::Kind::Regular { size, contents, .. } => {
+            &nar[contents as usize..(contents + size) as usize]
         }
-        if let Some(top) = open.last() {
-            let skip = if top.is_empty() { 0 } else { top.len() + 1 };
-            enc.entry_start(&e.path[skip..]).unwrap();
-        }
-        match &e.kind {
-            Kind::Directory => {
-                enc.dir_start().unwrap();
-                open.push(e.path.clone());
-                continue;
-            }
-            Kind::Symlink { target } => enc.symlink(target).unwrap(),
-            Kind::Regular {
-                executable,
-                size,
-                contents,
-            } => {
-                let c = *contents as usize;
-                enc.regular(*executable, *size, &nar[c..c + *size as usize])
-                    .unwrap()
-            }
-        }
-        if !open.is_empty() {
-            enc.entry_end().unwrap();
-        }
-    }
-    while open.pop().is_some() {
-        enc.dir_end().unwrap();
-        if !open.is_empty() {
-            enc.entry_end().unwrap();
-        }
-    }
-    enc.finish().unwrap()
+        _ => unreachable!("contents are asked for regular files only"),
+    })
+    .expect("a parsed entry list is a tree")
 }
