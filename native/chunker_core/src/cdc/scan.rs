@@ -466,6 +466,22 @@ fn lane_for(mask: u64) -> usize {
 /// remains of the input.
 #[inline]
 pub(crate) fn cut(cfg: &ChunkerConfig, data: &[u8]) -> usize {
+    cut_with(cfg, data, scan)
+}
+
+/// [`cut`] with the plain serial scan: the reference the tests compare with.
+pub(crate) fn cut_serial(cfg: &ChunkerConfig, data: &[u8]) -> usize {
+    cut_with(cfg, data, scan_serial)
+}
+
+/// FastCDC 2020's cut: the strict mask up to the average size, the loose
+/// one after it, `max_size` if neither hits. `scan` finds the first hit.
+#[inline(always)]
+fn cut_with(
+    cfg: &ChunkerConfig,
+    data: &[u8],
+    scan: impl Fn(&[u8], usize, usize, u64, &mut u64) -> Option<usize>,
+) -> usize {
     let remaining = data.len();
     if remaining <= cfg.min_size {
         return remaining;
@@ -475,42 +491,17 @@ pub(crate) fn cut(cfg: &ChunkerConfig, data: &[u8]) -> usize {
     let test_end = end & !1;
     let center = cfg.avg_size.min(test_end);
     let mut hash = 0;
-    if let Some(i) = scan(data, cfg.min_size, center, cfg.mask_s, &mut hash) {
-        return i;
-    }
-    if let Some(i) = scan(
-        data,
-        center.max(cfg.min_size),
-        test_end,
-        cfg.mask_l,
-        &mut hash,
-    ) {
-        return i;
-    }
-    end
-}
-
-/// [`cut`] with the plain serial scan: the reference the tests compare with.
-pub(crate) fn cut_serial(cfg: &ChunkerConfig, data: &[u8]) -> usize {
-    let remaining = data.len();
-    if remaining <= cfg.min_size {
-        return remaining;
-    }
-    let end = remaining.min(cfg.max_size);
-    let test_end = end & !1;
-    let center = cfg.avg_size.min(test_end);
-    let mut hash = 0;
-    if let Some(i) = scan_serial(data, cfg.min_size, center, cfg.mask_s, &mut hash) {
-        return i;
-    }
-    scan_serial(
-        data,
-        center.max(cfg.min_size),
-        test_end,
-        cfg.mask_l,
-        &mut hash,
-    )
-    .unwrap_or(end)
+    scan(data, cfg.min_size, center, cfg.mask_s, &mut hash)
+        .or_else(|| {
+            scan(
+                data,
+                center.max(cfg.min_size),
+                test_end,
+                cfg.mask_l,
+                &mut hash,
+            )
+        })
+        .unwrap_or(end)
 }
 
 /// Runs shorter than this are scanned normally by [`scan_runs`].
