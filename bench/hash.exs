@@ -1,7 +1,7 @@
 # Hashing and Nix encodings through the NIF.
 #   CHUNKER_CARGO_PROFILE=release mix run bench/hash.exs
-# Compare "sha256 1 MiB" with the core figure from
-#   cargo run --release -p chunker_bench -- --only hash --mib 64   (case sha256/1MiB)
+# With the bench binary built (cargo build --release -p chunker_bench), it
+# also prints SHA-256 on 1 MiB through the NIF as a ratio to the core.
 # "one dirty call" is what `hash/2` did before medium inputs were hashed in
 # normal-scheduler slices: the difference is the dirty-scheduler hand-off.
 Code.require_file("support/harness.exs", __DIR__)
@@ -24,6 +24,32 @@ Bench.Harness.run(
   title: "one-shot, 1 MiB",
   time: 2
 )
+
+# NIF vs core for SHA-256 on 1 MiB, alternating with the core bench binary
+# (when built) so both see the same machine; median of 5 rounds.
+core_bin = Path.expand("../native/target/release/chunker-bench", __DIR__)
+
+if File.exists?(core_bin) do
+  ratios =
+    for _ <- 1..5 do
+      {json, 0} = System.cmd(core_bin, ~w(--json --only hash --mib 4 --runs 5))
+      [_, core] = Regex.run(~r/"sha256\/1MiB"[^}]*"mb_per_s":([0-9.]+)/, json)
+
+      nif_us =
+        for(_ <- 1..200, do: elem(:timer.tc(fn -> Hash.hash(mib, :sha256) end), 0))
+        |> Enum.sort()
+        |> Enum.at(100)
+
+      byte_size(mib) / nif_us / String.to_float(core)
+    end
+
+  median = ratios |> Enum.sort() |> Enum.at(2)
+  IO.puts("\n## Chunker.Hash sha256 1 MiB vs the core (chunker-bench sha256/1MiB)")
+
+  IO.puts(
+    "rounds #{inspect(Enum.map(ratios, &Float.round(&1, 3)))}, median #{Float.round(median, 3)}x"
+  )
+end
 
 Bench.Harness.run(
   %{
