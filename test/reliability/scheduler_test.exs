@@ -1,7 +1,8 @@
 defmodule Chunker.Reliability.SchedulerTest do
-  # Scheduler health in a child VM (system_monitor is VM-wide): our NIFs
-  # never hold a normal scheduler for 2 ms or more, and a process sleeping
-  # 1 ms in a loop on a normal scheduler is never more than 10 ms late.
+  # Scheduler health in a child VM (system_monitor is VM-wide): while 2 GiB
+  # are chunked, hashed and compressed, our NIFs never hold a normal
+  # scheduler for 2 ms or more, and a process sleeping 1 ms in a loop on a
+  # normal scheduler is never more than 10 ms late. Takes ~5-10 s.
   use ExUnit.Case, async: false
 
   alias Chunker.Reliability.{Peer, Scheduler}
@@ -9,46 +10,58 @@ defmodule Chunker.Reliability.SchedulerTest do
   @moduletag timeout: 600_000
   @mib 1024 * 1024
 
+  # Others' share of the CPUs under which the machine counts as our own.
+  @quiet 0.05
+
   defp check(total) do
     peer = Peer.start!()
     on_exit(fn -> Peer.stop(peer) end)
     {pid, _dir} = peer
     r = Peer.call(pid, Scheduler, :run, [total], 540_000)
+    quiet? = r.others_cpu < @quiet or System.get_env("CHUNKER_STRICT_TIMING") == "1"
 
     IO.puts(
-      "\nscheduler: #{div(r.bytes, @mib)} MiB in #{r.ms} ms; sleeper #{r.ticks} ticks, " <>
-        "max lateness #{Float.round(r.late_max_us / 1000, 2)} ms, #{r.late_over_10ms} over 10 ms; " <>
-        "long_schedule events: #{r.long_schedules} (ours: #{length(r.ours)}); " <>
+      "\nscheduler: #{div(r.bytes, @mib)} MiB chunked, hashed and compressed in #{r.ms} ms; " <>
+        "sleeper #{r.ticks} ticks, max lateness #{ms(r.late_max_us)} ms (#{r.late_over_10ms} over 10 ms), " <>
+        "BEAM-caused #{ms(r.beam_late_max_us)} ms (#{r.beam_over_10ms} over 10 ms); " <>
+        "long_schedule events: #{r.long_schedules} (in Chunker code: #{length(r.ours)}); " <>
         "normal-scheduler NIF calls: #{r.nif_normal_us.calls}, median #{r.nif_normal_us.median} µs, " <>
         "p99 #{r.nif_normal_us.p99} µs, max #{r.nif_normal_us.max} µs"
     )
 
-    load = File.read!("/proc/loadavg") |> String.split() |> hd()
-
     IO.puts(
-      "scheduler: sleeper alone (control): max lateness " <>
-        "#{Float.round(r.control.max / 1000, 2)} ms over #{r.control.ticks} ticks; load #{load}"
+      "scheduler: other processes used #{Float.round(r.others_cpu * 100, 1)}% of the CPUs; " <>
+        "sleeper alone (control): max lateness #{ms(r.control.max)} ms over #{r.control.ticks} ticks"
     )
 
     # Median cost of a normal-scheduler NIF call at its largest input: far
     # under 1 ms whatever the machine's noise.
     assert r.nif_normal_us.median < 500
 
-    # Timing at 1-10 ms resolution only means something on a machine of our
-    # own: on a shared one other jobs take the cores at any moment (a quiet
-    # control phase does not make the workload phase quiet). So these two
-    # are asserted with CHUNKER_STRICT_TIMING=1 (a dedicated CI box) and
-    # reported otherwise.
-    if System.get_env("CHUNKER_STRICT_TIMING") == "1" do
-      assert r.ours == [], "our NIFs held a normal scheduler >= 2 ms: #{inspect(r.ours)}"
-      assert r.late_over_10ms == 0, "the 1 ms sleeper woke > 10 ms late (max #{r.late_max_us} µs)"
+    # What the BEAM made the sleeper wait (its lateness minus the time the
+    # OS kept its scheduler thread off the CPUs): a NIF holding a normal
+    # scheduler, or a process looping over NIFs that do not report their
+    # time, shows here on any machine.
+    assert r.beam_over_10ms == 0,
+           "the BEAM kept the 1 ms sleeper > 10 ms late (max #{ms(r.beam_late_max_us)} ms)"
+
+    # Wall-clock bounds, which also catch our threads starving the BEAM's
+    # at the OS level: only meaningful when the machine is ours (on a
+    # shared one, other jobs take the cores at any moment).
+    if quiet? do
+      assert r.ours == [], "long schedules (>= 2 ms) in Chunker code: #{inspect(r.ours)}"
+
+      assert r.late_over_10ms == 0,
+             "the 1 ms sleeper woke > 10 ms late (max #{ms(r.late_max_us)} ms)"
     else
       IO.puts(
-        "scheduler: long_schedule and lateness bounds reported, not asserted " <>
-          "(CHUNKER_STRICT_TIMING=1 asserts them)"
+        "scheduler: shared machine (others > #{trunc(@quiet * 100)}% of the CPUs): wall-clock " <>
+          "lateness and long_schedule bounds reported, not asserted (CHUNKER_STRICT_TIMING=1 forces them)"
       )
     end
   end
+
+  defp ms(us), do: Float.round(us / 1000, 2)
 
   # Every NIF that runs on a normal scheduler, at the largest input its
   # caller lets through to the normal path (64 KiB, 1,000 batch items):
@@ -90,12 +103,7 @@ defmodule Chunker.Reliability.SchedulerTest do
     for {label, us} <- medians, do: assert(us < 1000, "#{label}: median #{us} µs")
   end
 
-  test "256 MiB chunked and hashed: no long schedule from our NIFs, sleeper never 10 ms late" do
-    check(256 * @mib)
-  end
-
-  @tag :slow
-  test "2 GiB chunked and hashed: no long schedule from our NIFs, sleeper never 10 ms late" do
+  test "2 GiB chunked, hashed and compressed: the 1 ms sleeper is never 10 ms late, no long schedules" do
     check(2048 * @mib)
   end
 end

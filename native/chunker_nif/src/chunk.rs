@@ -1,5 +1,6 @@
 //! Chunking NIFs: eager, streaming (resource) and file.
 
+use crate::timeslice;
 use crate::{atoms, errors};
 use chunker_core::cdc::{self, ChunkerConfig, HashedChunk, HashingStream, Payload};
 use chunker_core::digest::HashAlgo;
@@ -122,7 +123,7 @@ fn chunk<'a>(
     hash: Term<'a>,
     payloads: bool,
 ) -> Term<'a> {
-    chunk_eager(env, data, sizes, hash, payloads)
+    timeslice::charged(env, || chunk_eager(env, data, sizes, hash, payloads))
 }
 
 /// Eager chunking of a large binary.
@@ -182,7 +183,7 @@ fn chunker_feed<'a>(env: Env<'a>, handle: ResourceArc<ChunkStream>, data: Binary
         return atoms::dirty().encode(env);
     }
     match handle.inner.try_lock() {
-        Ok(mut stream) => feed_locked(env, &mut stream, &data),
+        Ok(mut stream) => timeslice::charged(env, || feed_locked(env, &mut stream, &data)),
         Err(_) => atoms::dirty().encode(env),
     }
 }

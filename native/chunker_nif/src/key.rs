@@ -1,6 +1,7 @@
 //! Signing-key NIFs. Secret keys live only in a resource (zeroized on drop);
 //! no term built here carries secret bytes except `key_format_secret`.
 
+use crate::timeslice;
 use chunker_core::nix::key::{self, PublicKey, SecretKey, Signature};
 use rustler::{Atom, Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 
@@ -105,8 +106,8 @@ fn key_format_secret(env: Env, k: ResourceArc<SecretKeyRes>) -> Term {
 
 /// `name:base64(signature)` of `message`.
 #[rustler::nif]
-fn key_sign<'a>(k: ResourceArc<SecretKeyRes>, message: Binary<'a>) -> String {
-    k.0.sign(message.as_slice())
+fn key_sign<'a>(env: Env<'a>, k: ResourceArc<SecretKeyRes>, message: Binary<'a>) -> String {
+    timeslice::charged(env, || k.0.sign(message.as_slice()))
 }
 
 /// `{:ok, {name, raw_signature}}` or `{:error, {:invalid_signature, reason}}`.
@@ -143,11 +144,12 @@ fn verify(
 /// few checks only (the caller picks `key_verify_dirty` otherwise).
 #[rustler::nif]
 fn key_verify<'a>(
+    env: Env<'a>,
     message: Binary<'a>,
     signatures: Vec<Binary<'a>>,
     trusted: Vec<ResourceArc<PublicKeyRes>>,
 ) -> bool {
-    verify(message, signatures, trusted)
+    timeslice::charged(env, || verify(message, signatures, trusted))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]

@@ -11,5 +11,6 @@ mod nar;
 mod narinfo;
 mod nix;
 mod pipeline;
+mod timeslice;
 
 rustler::init!("Elixir.Chunker.Native");

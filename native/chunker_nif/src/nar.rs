@@ -2,6 +2,7 @@
 //! normalise references, rebuild.
 
 use crate::errors::{cdc_error, posix_atom};
+use crate::timeslice;
 use chunker_core::cdc::ChunkerConfig;
 use chunker_core::digest::HashAlgo;
 use chunker_core::nar::refs::{self, RefsError};
@@ -268,7 +269,9 @@ fn nar_reader_feed<'a>(
     data: Binary<'a>,
 ) -> Term<'a> {
     match handle.0.try_lock() {
-        Ok(mut reader) => feed_reader(env, &mut reader, &data, NORMAL_STEPS),
+        Ok(mut reader) => {
+            timeslice::charged(env, || feed_reader(env, &mut reader, &data, NORMAL_STEPS))
+        }
         Err(_) => (more(), 0, Vec::<Term>::new()).encode(env),
     }
 }

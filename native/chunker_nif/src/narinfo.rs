@@ -3,6 +3,7 @@
 
 use crate::key::PublicKeyRes;
 use crate::nix::{hash_reason, store_path_reason};
+use crate::timeslice;
 use chunker_core::nix::narinfo::{self, FingerprintError, Narinfo, Reason};
 use chunker_core::nix::{Encoding, Hash, PublicKey, StorePath};
 use rustler::{Binary, Encoder, Env, NifStruct, ResourceArc, Term};
@@ -141,10 +142,10 @@ fn fingerprint_error<'a>(env: Env<'a>, e: FingerprintError) -> Term<'a> {
 /// to the dirty variant.
 #[rustler::nif]
 fn narinfo_parse<'a>(env: Env<'a>, text: Binary<'a>) -> Term<'a> {
-    match Narinfo::parse(text.as_slice()) {
+    timeslice::charged(env, || match Narinfo::parse(text.as_slice()) {
         Ok(n) => (ok(), to_term(n)).encode(env),
         Err(e) => error_term(env, &e),
-    }
+    })
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -187,8 +188,8 @@ fn verify(t: NarinfoTerm, trusted: Vec<ResourceArc<PublicKeyRes>>) -> bool {
 /// narinfo that cannot be fingerprinted. One Ed25519 check is about 50 µs:
 /// the caller uses the dirty variant when many checks are possible.
 #[rustler::nif]
-fn narinfo_verify(t: NarinfoTerm, trusted: Vec<ResourceArc<PublicKeyRes>>) -> bool {
-    verify(t, trusted)
+fn narinfo_verify(env: Env, t: NarinfoTerm, trusted: Vec<ResourceArc<PublicKeyRes>>) -> bool {
+    timeslice::charged(env, || verify(t, trusted))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]

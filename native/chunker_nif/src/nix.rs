@@ -1,6 +1,7 @@
 //! Nix encoding NIFs: base-32, hash strings, store paths.
 
 use crate::errors::posix_atom;
+use crate::timeslice;
 use chunker_core::nar::{self, PathError};
 use chunker_core::nix::base32;
 use chunker_core::nix::hash::{self, Algo, Encoding, Hash};
@@ -271,7 +272,7 @@ fn nar_sha256<'a>(env: Env<'a>, path: Binary<'a>) -> Term<'a> {
 
 #[rustler::nif]
 fn base32_encode<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
-    base32_encode_impl(env, data)
+    timeslice::charged(env, || base32_encode_impl(env, data))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -281,7 +282,7 @@ fn base32_encode_dirty<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
 
 #[rustler::nif]
 fn base32_decode<'a>(env: Env<'a>, data: Binary<'a>) -> Term<'a> {
-    base32_decode_impl(env, data)
+    timeslice::charged(env, || base32_decode_impl(env, data))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
