@@ -80,6 +80,24 @@ defmodule Chunker.CompressTest do
         assert Compress.decompress(two, algo, max_size: 5) == {:error, {:size_exceeded, 5}}
       end
     end
+
+    test "LZ4: our checksum-less multi-block frames read by the CLI, the CLI's checksums verified",
+         %{tmp_dir: dir} do
+      data = real(3_000_000) <> random(2_500_000, 11)
+      ours = Compress.compress!(data, :lz4)
+      # magic, FLG: version 1, independent blocks, no checksums; BD: 4 MiB blocks
+      assert <<0x04, 0x22, 0x4D, 0x18, 0b0110_0000, 7::4, 0::4, _::binary>> = ours
+      assert cli_decompress(:lz4, ours, dir) == data
+
+      theirs = cli_compress(:lz4, 1, data, dir)
+      # the CLI's frame has the content checksum flag, and it is checked
+      assert <<_::binary-size(4), flg, _::binary>> = theirs
+      assert (flg &&& 0b0000_0100) != 0
+      assert Compress.decompress!(theirs, :lz4) == data
+      size = byte_size(theirs) - 1
+      <<head::binary-size(size), last>> = theirs
+      assert Compress.decompress(head <> <<bxor(last, 1)>>, :lz4) == {:error, {:corrupt, :lz4}}
+    end
   end
 
   # `copies` frames of `frame` zero bytes: a small input expanding far.
@@ -164,7 +182,9 @@ defmodule Chunker.CompressTest do
   end
 
   describe "corrupt and truncated input" do
-    test "seeded mutations: an error or the original data, never other data; no hang" do
+    test "seeded mutations: an error or the original data, never other data; no hang", %{
+      tmp_dir: dir
+    } do
       data = real(20_000)
       :rand.seed(:exsss, {1, 2, 3})
 
@@ -176,25 +196,14 @@ defmodule Chunker.CompressTest do
                    {:error, {:corrupt, algo}}
         end
 
-        errors =
-          Enum.count(1..200, fn _ ->
-            mutated = mutate(packed)
-
-            case Compress.decompress(mutated, algo, max_size: 1_000_000) do
-              {:ok, out} ->
-                assert out == data
-                false
-
-              {:error, {:corrupt, ^algo}} ->
-                true
-
-              {:error, {:size_exceeded, _}} ->
-                true
-            end
-          end)
-
-        assert errors > 150
+        # our LZ4 frames carry no content checksum: the CLI's frames do
+        checked = if algo == :lz4, do: cli_compress(:lz4, 1, data, dir), else: packed
+        assert mutation_errors(checked, algo, data) > 150
       end
+
+      # without a checksum a changed literal may decode to other bytes, but
+      # never to more than the limit, and errors are still the right ones
+      assert mutation_errors(Compress.compress!(data, :lz4), :lz4, nil) > 0
     end
 
     test "truncated streams fail at finish" do
@@ -210,6 +219,30 @@ defmodule Chunker.CompressTest do
         end
       end
     end
+  end
+
+  # Decodes 200 mutations of `packed`; a success must give `data` (any
+  # output within the limit when `data` is nil). Returns how many failed.
+  defp mutation_errors(packed, algo, data) do
+    Enum.count(1..200, fn _ ->
+      {time, result} =
+        :timer.tc(fn -> Compress.decompress(mutate(packed), algo, max_size: 1_000_000) end)
+
+      assert time < 1_000_000, "#{algo}: hang"
+
+      case result do
+        {:ok, out} ->
+          assert data == nil or out == data, "#{algo}: mutated input decoded to other data"
+          assert byte_size(out) <= 1_000_000
+          false
+
+        {:error, {:corrupt, ^algo}} ->
+          true
+
+        {:error, {:size_exceeded, _}} ->
+          true
+      end
+    end)
   end
 
   defp mutate(bin) do

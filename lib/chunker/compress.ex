@@ -7,7 +7,7 @@ defmodule Chunker.Compress do
   | algorithm | levels | default | output |
   | --- | --- | --- | --- |
   | `:zstd` | 1..22 | 3 | zstd frame with checksum (`zstd` CLI compatible) |
-  | `:lz4` | 1..12 | 1 | LZ4 frame with content checksum (`lz4` CLI compatible) |
+  | `:lz4` | 1..12 | 1 | LZ4 frame, independent blocks, no content checksum (`lz4` CLI compatible) |
   | `:xz` | 0..9 | 6 | xz stream, LZMA2, CRC64 (`xz` CLI compatible) |
   | `:bzip2` | 1..9 | 9 | bzip2 stream (`bzip2` CLI compatible) |
   | `:none` | - | - | the bytes as they are |
@@ -26,6 +26,13 @@ defmodule Chunker.Compress do
   Truncated or corrupt input is `{:error, {:corrupt, algo}}`, never a partial
   result; trailing bytes after the last frame are corrupt too. Concatenated
   frames/streams decode as their concatenation (like the CLIs).
+
+  LZ4 frames are written without the content checksum the `lz4` CLI adds:
+  XXH32 is slower than LZ4 decoding itself (it made decompression 2.7x
+  slower), and a binary cache checks chunks and NARs against their hashes
+  anyway. A mutated checksum-less LZ4 frame can therefore decode to other
+  bytes; frames that carry a checksum (the CLI's) are verified, and zstd,
+  xz and bzip2 output always carries one.
 
   Memory stays bounded by the limit: output grows as it is produced; codec
   windows are allocated by the C libraries but only touched as output is
@@ -204,7 +211,7 @@ defmodule Chunker.Compress do
 
   @doc """
   Compresses every binary of `items`, in parallel on several threads when
-  they total 8 MiB or more. Returns one `{:ok, binary}` or
+  they total 256 KiB or more. Returns one `{:ok, binary}` or
   `{:error, reason}` per item, in order (an invalid option gives every item
   the same error). Options: `:level`.
 

@@ -14,18 +14,23 @@ use std::process::Command;
 use std::time::Instant;
 
 /// `CHUNKER_BENCH_COMPRESS=cli` runs only the comparison with the CLIs
-/// (what `bench/compress.exs` uses for the core's figures).
+/// (what `bench/compress.exs` uses for the core's figures),
+/// `CHUNKER_BENCH_COMPRESS=batch` only the batch threshold.
 pub fn run(args: &Args) -> Vec<Case> {
     let n = args.bytes();
     let real = data::real(n);
     let mut cases = Vec::new();
-    cli_comparison(args, &real, &mut cases);
-    if std::env::var("CHUNKER_BENCH_COMPRESS").is_ok_and(|v| v == "cli") {
-        return cases;
+    let only = std::env::var("CHUNKER_BENCH_COMPRESS").unwrap_or_default();
+    if only != "batch" {
+        cli_comparison(args, &real, &mut cases);
     }
-    reuse(args, &real, &mut cases);
-    dictionary(args, &real, &mut cases);
-    batch_threshold(args, &real, &mut cases);
+    if only.is_empty() {
+        reuse(args, &real, &mut cases);
+        dictionary(args, &real, &mut cases);
+    }
+    if only != "cli" {
+        batch_threshold(args, &real, &mut cases);
+    }
     cases
 }
 
@@ -214,7 +219,7 @@ fn dictionary(args: &Args, real: &[u8], cases: &mut Vec<Case>) {
 
 /// Parallel vs sequential batches of 16 KiB items, by batch total.
 fn batch_threshold(args: &Args, real: &[u8], cases: &mut Vec<Case>) {
-    for total in [64 << 10, 256 << 10, 1 << 20, 8 << 20] {
+    for total in [64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 8 << 20] {
         let items: Vec<&[u8]> = real[..total.min(real.len())].chunks(16 << 10).collect();
         let seq = median_seconds(args.runs * 4, || {
             black_box(batch::compress_batch_above(

@@ -202,6 +202,53 @@ fn exact_limit_succeeds_one_more_byte_fails() {
     }
 }
 
+/// Our LZ4 frame with a content checksum added (as the `lz4` CLI writes
+/// it): the FLG bit, the header checksum byte, XXH32 of the content.
+fn lz4_with_checksum(frame: &[u8], content: &[u8]) -> Vec<u8> {
+    // magic, FLG, BD, HC: no content size, no dictionary id in our frames
+    assert_eq!(frame[4] & 0b0000_1101, 0, "plain descriptor");
+    let mut out = frame.to_vec();
+    out[4] |= 0b0000_0100;
+    out[6] = (xxhash_rust::xxh32::xxh32(&out[4..6], 0) >> 8) as u8;
+    out.extend_from_slice(&xxhash_rust::xxh32::xxh32(content, 0).to_le_bytes());
+    out
+}
+
+/// Decodes random mutations of `c` (the frame of `data`); returns how many
+/// failed. A decoded result must be `data` unless `unverified` (a format
+/// without a content checksum may decode a changed literal).
+fn mutations(algo: Algo, c: &[u8], data: &[u8], unverified: bool, rng: &mut SmallRng) -> usize {
+    let mut errors = 0;
+    for _ in 0..300 {
+        let mut m = c.to_vec();
+        for _ in 0..rng.gen_range(1..4) {
+            let i = rng.gen_range(0..m.len());
+            match rng.gen_range(0..3) {
+                0 => m[i] ^= 1 << rng.gen_range(0..8),
+                1 => m[i] = rng.gen(),
+                _ => {
+                    m.remove(i);
+                }
+            }
+        }
+        let t = Instant::now();
+        match compress::decompress(&m, algo, 1 << 20) {
+            Ok(out) => assert!(
+                unverified || out == data,
+                "{algo:?}: mutated input decoded to other data"
+            ),
+            Err(Error::Corrupt(a)) => {
+                assert_eq!(a, algo);
+                errors += 1
+            }
+            Err(Error::SizeExceeded(_)) => errors += 1,
+            Err(e) => panic!("{algo:?}: unexpected {e:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(1), "{algo:?} hang");
+    }
+    errors
+}
+
 #[test]
 fn truncated_and_corrupt_inputs_are_errors() {
     let data = texty(30_000, 5);
@@ -220,33 +267,51 @@ fn truncated_and_corrupt_inputs_are_errors() {
             compress::decompress(&junk, algo, DEFAULT_LIMIT).is_err(),
             "{algo:?}"
         );
-        // random mutations: an error or the original data, never other data
-        let mut errors = 0;
-        for _ in 0..300 {
-            let mut m = c.clone();
-            for _ in 0..rng.gen_range(1..4) {
-                let i = rng.gen_range(0..m.len());
-                match rng.gen_range(0..3) {
-                    0 => m[i] ^= 1 << rng.gen_range(0..8),
-                    1 => m[i] = rng.gen(),
-                    _ => {
-                        m.remove(i);
-                    }
-                }
-            }
-            let t = Instant::now();
-            match compress::decompress(&m, algo, 1 << 20) {
-                Ok(out) => assert_eq!(out, data, "{algo:?}: mutated input decoded to other data"),
-                Err(Error::Corrupt(a)) => {
-                    assert_eq!(a, algo);
-                    errors += 1
-                }
-                Err(Error::SizeExceeded(_)) => errors += 1,
-                Err(e) => panic!("{algo:?}: unexpected {e:?}"),
-            }
-            assert!(t.elapsed() < Duration::from_secs(1), "{algo:?} hang");
-        }
+        // random mutations: an error or the original data, never other
+        // data, for every frame with a content checksum
+        let checked = if algo == Algo::Lz4 {
+            // ours carry none (see lz4.rs): no hang, no crash, right errors
+            mutations(algo, &c, &data, true, &mut rng);
+            lz4_with_checksum(&c, &data)
+        } else {
+            c
+        };
+        let errors = mutations(algo, &checked, &data, false, &mut rng);
         assert!(errors > 250, "{algo:?}: only {errors} errors");
+    }
+}
+
+#[test]
+fn lz4_frames_have_independent_blocks_and_no_content_checksum() {
+    for (len, block_id) in [
+        (0, 4),
+        (50_000, 4),
+        (200_000, 5),
+        (1 << 20, 6),
+        (5 << 20, 7),
+    ] {
+        let data = texty(len, len as u64);
+        let c = compress::compress(&data, Algo::Lz4, 1).unwrap();
+        assert_eq!(&c[..4], &[0x04, 0x22, 0x4D, 0x18], "magic");
+        // FLG: version 01, independent blocks, no block/content checksum,
+        // no content size, no dictionary id
+        assert_eq!(c[4], 0b0110_0000, "FLG for {len}");
+        // BD: the smallest block size holding the input
+        assert_eq!(c[5] >> 4, block_id, "block size for {len}");
+        assert_eq!(&c[c.len() - 4..], &[0; 4], "ends with the end mark");
+        // with a checksum added the frame still decodes (it is verified)
+        let checked = lz4_with_checksum(&c, &data);
+        assert_eq!(
+            compress::decompress(&checked, Algo::Lz4, DEFAULT_LIMIT).unwrap(),
+            data
+        );
+        let mut wrong = checked.clone();
+        let last = wrong.len() - 1;
+        wrong[last] ^= 1;
+        assert_eq!(
+            compress::decompress(&wrong, Algo::Lz4, DEFAULT_LIMIT),
+            Err(Error::Corrupt(Algo::Lz4))
+        );
     }
 }
 

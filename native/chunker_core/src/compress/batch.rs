@@ -5,10 +5,13 @@ use super::{compress, decompress, Algo, Error};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Below this many input bytes in total a batch runs on the calling thread
-/// only. Measured with the `compress` group of chunker_bench (zstd-3,
-/// 16 KiB items, 2 cores): parallel lost at 64 KiB to 1 MiB and won from
-/// 8 MiB on.
-pub const PARALLEL_MIN_BYTES: usize = 8 << 20;
+/// only. Measured with `CHUNKER_BENCH_COMPRESS=batch chunker-bench --only
+/// compress` (zstd-3, 16 KiB items, 2 cores, parallel vs sequential):
+/// with a core free, 0.97x at 64 and 128 KiB, 1.66x at 256 KiB, 1.70x at
+/// 512 KiB, 1.76x at 1 MiB; with both cores busy (load 4), 0.93-0.97x up
+/// to 512 KiB, 0.97-1.07x at 1 MiB, 1.08-1.31x at 8 MiB. Parallel from
+/// 256 KiB gains 1.6x when a core is free and costs at most ~7% when none is.
+pub const PARALLEL_MIN_BYTES: usize = 256 << 10;
 
 /// Runs `f` on every item, in parallel above [`PARALLEL_MIN_BYTES`];
 /// results are in input order.

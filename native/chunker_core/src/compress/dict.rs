@@ -3,9 +3,10 @@
 //! decompression) shared between threads.
 
 use super::cache::{with_cached, with_decoder};
-use super::zstd::{self as z, CCTX};
+use super::zstd::{Cctx, CCTX};
 use super::{Algo, Error};
-use zstd_safe::{CDict, DDict, ResetDirective};
+use std::ptr::NonNull;
+use zstd_safe::{zstd_sys, DDict};
 
 /// Trains a dictionary of at most `max_size` bytes from `samples`
 /// (ZDICT_trainFromBuffer). Needs enough samples (dozens at least).
@@ -18,12 +19,38 @@ pub fn train(samples: &[&[u8]], max_size: usize) -> Result<Vec<u8>, Error> {
     Ok(dict)
 }
 
+/// A dictionary digested for compression (the C API directly, to be used
+/// by [`Cctx`]), freed on drop.
+struct CDict(NonNull<zstd_sys::ZSTD_CDict>);
+
+// SAFETY: zstd documents a CDict as read-only once created, usable by
+// several threads at the same time; this value owns it.
+unsafe impl Send for CDict {}
+// SAFETY: as above: only read after creation.
+unsafe impl Sync for CDict {}
+
+impl CDict {
+    fn new(raw: &[u8], level: i32) -> Option<Self> {
+        // SAFETY: `raw` is readable for its length; zstd copies it.
+        NonNull::new(unsafe { zstd_sys::ZSTD_createCDict(raw.as_ptr().cast(), raw.len(), level) })
+            .map(CDict)
+    }
+}
+
+impl Drop for CDict {
+    fn drop(&mut self) {
+        // SAFETY: made by ZSTD_createCDict and freed once; no context
+        // references it any more (they reset after each use).
+        unsafe { zstd_sys::ZSTD_freeCDict(self.0.as_ptr()) };
+    }
+}
+
 /// A dictionary prepared for compression at one level and for decompression.
 pub struct Dictionary {
     id: u32,
     level: i32,
     size: usize,
-    cdict: CDict<'static>,
+    cdict: CDict,
     ddict: DDict<'static>,
 }
 
@@ -33,7 +60,7 @@ impl Dictionary {
     pub fn new(raw: &[u8], level: i32) -> Result<Self, Error> {
         let level = Algo::Zstd.check_level(level)?;
         let fail = || Error::Dictionary("zstd could not load the dictionary".into());
-        let cdict = CDict::try_create(raw, level).ok_or_else(fail)?;
+        let cdict = CDict::new(raw, level).ok_or_else(fail)?;
         let ddict = DDict::try_create(raw).ok_or_else(fail)?;
         Ok(Dictionary {
             id: zstd_safe::get_dict_id(raw).map_or(0, |id| id.get()),
@@ -62,22 +89,15 @@ impl Dictionary {
     /// content checksum; returns the bytes written.
     pub fn compress_into(&self, src: &[u8], out: &mut Vec<u8>) -> Result<usize, Error> {
         out.clear();
-        with_cached(
-            &CCTX,
-            z::new_cctx,
-            |c| c.sizeof(),
-            |cctx| {
-                z::prepare(cctx, self.level)?;
-                let lib = |c| Error::Library(Algo::Zstd, zstd_safe::get_error_name(c).into());
-                cctx.ref_cdict(&self.cdict).map_err(lib)?;
-                out.reserve_exact(zstd_safe::compress_bound(src.len()));
-                let result = cctx.compress2(out, src).map_err(lib);
-                // Drop the reference to the dictionary before the context is cached.
-                cctx.reset(ResetDirective::SessionAndParameters)
-                    .map_err(lib)?;
-                result
-            },
-        )
+        with_cached(&CCTX, Cctx::new, Cctx::sizeof, |cctx| {
+            cctx.prepare(self.level)?;
+            cctx.ref_cdict(self.cdict.0)?;
+            let result = cctx.compress2(src, out);
+            // Drop the reference to the dictionary before the context is cached.
+            cctx.reset()?;
+            result
+        })?;
+        Ok(out.len())
     }
 
     /// Decompresses `src` (made with this dictionary) into `out` (cleared

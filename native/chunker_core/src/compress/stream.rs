@@ -6,7 +6,7 @@ use super::bounded::Bounded;
 use super::{bzip2, detect, lz4, xz, zstd, Algo, Error};
 
 enum Inner {
-    Zstd(zstd_safe::CCtx<'static>),
+    Zstd(zstd::Cctx),
     Lz4(lz4::Encoder),
     Xz(xz::Encoder),
     Bzip2(bzip2::Encoder),
@@ -25,8 +25,8 @@ impl Encoder {
         let level = algo.check_level(level)?;
         let inner = match algo {
             Algo::Zstd => {
-                let mut cctx = zstd::new_cctx()?;
-                zstd::prepare(&mut cctx, level)?;
+                let mut cctx = zstd::Cctx::new()?;
+                cctx.prepare(level)?;
                 Inner::Zstd(cctx)
             }
             Algo::Lz4 => Inner::Lz4(lz4::Encoder::new(level)?),
@@ -51,7 +51,7 @@ impl Encoder {
             return Err(Error::Finished);
         }
         match &mut self.inner {
-            Inner::Zstd(c) => zstd::stream_compress(c, src, out, false),
+            Inner::Zstd(c) => c.compress_stream(src, out, false),
             Inner::Lz4(e) => e.update(src, out),
             Inner::Xz(e) => e.update(src, out),
             Inner::Bzip2(e) => e.update(src, out),
@@ -69,7 +69,7 @@ impl Encoder {
         }
         self.finished = true;
         match &mut self.inner {
-            Inner::Zstd(c) => zstd::stream_compress(c, &[], out, true),
+            Inner::Zstd(c) => c.compress_stream(&[], out, true),
             Inner::Lz4(e) => e.finish(out),
             Inner::Xz(e) => e.finish(out),
             Inner::Bzip2(e) => e.finish(out),
