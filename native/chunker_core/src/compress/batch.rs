@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// compress` (zstd-3, 16 KiB items, 2 cores, parallel vs sequential):
 /// with a core free, 0.97x at 64 and 128 KiB, 1.66x at 256 KiB, 1.70x at
 /// 512 KiB, 1.76x at 1 MiB; with both cores busy (load 4), 0.93-0.97x up
-/// to 512 KiB, 0.97-1.07x at 1 MiB, 1.08-1.31x at 8 MiB. Parallel from
-/// 256 KiB gains 1.6x when a core is free and costs at most ~7% when none is.
+/// to 512 KiB, 0.97-1.07x at 1 MiB, 1.08-1.31x at 8 MiB; saturated (load
+/// 8), 0.87x at 256 KiB, 0.85-0.96x up to 1 MiB, 1.54x at 8 MiB. Parallel
+/// from 256 KiB gains 1.6x when a core is free and costs 3-13% when none
+/// is (the helper thread's start; the caller takes the items it does not).
 pub const PARALLEL_MIN_BYTES: usize = 256 << 10;
 
 /// Runs `f` on every item, in parallel above [`PARALLEL_MIN_BYTES`];
