@@ -122,6 +122,77 @@ defmodule Chunker.PipelineTest do
       end
     end
 
+    test "binaries are read in place: sub-binaries, tiny binaries, small slices" do
+      big = input(200_000)
+
+      for {data, slice} <- [
+            {binary_part(big, 12_345, 150_000), 7_777},
+            {binary_part(big, 5, 40), 4096},
+            {"x", 1_048_576},
+            {big, 4096}
+          ] do
+        chunks =
+          with_config(%{read_slice_cap_bytes: slice}, fn ->
+            data |> Pipeline.ingest!(@small ++ [compress: :zstd, level: 1]) |> Enum.to_list()
+          end)
+
+        assert Enum.map(chunks, &{&1.offset, &1.length, &1.hash}) ==
+                 Enum.map(Chunker.chunk!(data, @small), &{&1.offset, &1.length, &1.hash})
+
+        assert Enum.map_join(chunks, &decompress/1) == data
+      end
+    end
+
+    test "files are read by the native side: errors for missing, directories, unreadable, changing files" do
+      dir = Path.join(System.tmp_dir!(), "pipeline_files_#{System.unique_integer([:positive])}")
+      File.mkdir_p!(dir)
+      on_exit(fn -> File.rm_rf(dir) end)
+      opts = @small ++ [compress: :none]
+      ingest = fn source -> source |> Pipeline.ingest!(opts) |> Enum.to_list() end
+
+      assert_raise Chunker.Error, ~r/enoent/, fn -> ingest.({:file, Path.join(dir, "nope")}) end
+      assert_raise Chunker.Error, ~r/eisdir/, fn -> ingest.({:file, dir}) end
+
+      locked = Path.join(dir, "locked")
+      File.write!(locked, "secret")
+      File.chmod!(locked, 0o000)
+
+      # Root reads anything: the permission bits do not apply to it.
+      case File.read(locked) do
+        {:error, :eacces} ->
+          assert_raise Chunker.Error, ~r/eacces/, fn -> ingest.({:file, locked}) end
+
+        {:ok, "secret"} ->
+          assert [%{data: nil, length: 6}] = ingest.({:file, locked})
+      end
+
+      # A file that shrinks or grows while it is read.
+      path = Path.join(dir, "changing")
+      data = input(3 * 65_536)
+
+      for {new, read} <- [{binary_part(data, 0, 1000), 65_536}, {data <> "more", 65_536}] do
+        File.write!(path, data)
+
+        result =
+          with_config(%{read_slice_cap_bytes: 65_536}, fn ->
+            try do
+              {:file, path}
+              |> Pipeline.ingest!(opts ++ [max_in_flight_bytes: 1024])
+              |> Stream.each(fn c -> if c.offset == 0, do: File.write!(path, new) end)
+              |> Stream.run()
+            rescue
+              e in Chunker.Error -> e.reason
+            end
+          end)
+
+        if byte_size(new) < byte_size(data),
+          do: assert(result == {:file_changed, {byte_size(data), read}}),
+          else:
+            assert({:file_changed, {size, over}} = result) &&
+              assert(size == byte_size(data) and over == size + 1)
+      end
+    end
+
     test "default compression is zstd" do
       data = input(50_000)
       chunks = data |> Pipeline.ingest!(@small) |> Enum.to_list()

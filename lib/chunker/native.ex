@@ -103,6 +103,9 @@ defmodule Chunker.Native do
 
   def pipeline_check(_sizes, _hash, _compress), do: err()
   def pipeline_feed(_ingest, _data), do: err()
+  def pipeline_attach_binary(_ingest, _data), do: err()
+  def pipeline_attach_file(_ingest, _path), do: err()
+  def pipeline_pull(_ingest, _max), do: err()
   def pipeline_finish(_ingest), do: err()
   def pipeline_ack(_ingest, _bytes), do: err()
   def pipeline_decide(_ingest, _answers), do: err()

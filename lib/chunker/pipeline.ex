@@ -227,7 +227,7 @@ defmodule Chunker.Pipeline do
     %{
       ingest: ingest,
       tag: tag,
-      input: open_input(source, spec.slice),
+      input: open_input(source, ingest),
       slice: spec.slice,
       known_fun: known_fun,
       compression: spec.compression,
@@ -257,6 +257,20 @@ defmodule Chunker.Pipeline do
   end
 
   # No message waiting: feed, finish, or wait for one.
+  defp advance(%{input: :native, room: :ok} = state) do
+    case Native.pipeline_pull(state.ingest, state.slice) do
+      {room, n} when room in [:ok, :full] ->
+        {[], %{state | room: room, bytes: state.bytes + n}}
+
+      :eof ->
+        {:ok, total} = check_finish(Native.pipeline_finish(state.ingest))
+        {[], %{state | input: :done, total: total}}
+
+      {:error, reason} ->
+        raise Chunker.Error, reason: reason
+    end
+  end
+
   defp advance(%{input: input, room: :ok} = state) when input != :done do
     case pull(input, state.slice) do
       {:ok, piece, input} ->
@@ -347,21 +361,28 @@ defmodule Chunker.Pipeline do
 
   # --- input -------------------------------------------------------------------
 
-  defp open_input(data, _slice) when is_binary(data), do: {:binary, data}
-  defp open_input({:file, path}, _slice), do: {:file, open_file!(path)}
-  defp open_input(%File.Stream{path: path}, _slice), do: {:file, open_file!(path)}
+  # Binaries and files are fed by the native side itself (`:native`): a
+  # binary is read in place, a file is read by Rust; only enumerables are
+  # pulled here.
+  defp open_input(data, ingest) when is_binary(data) do
+    :ok = Native.pipeline_attach_binary(ingest, data)
+    :native
+  end
 
-  defp open_input(enum, _slice) do
+  defp open_input({:file, path}, ingest), do: attach_file!(ingest, path)
+  defp open_input(%File.Stream{path: path}, ingest), do: attach_file!(ingest, path)
+
+  defp open_input(enum, _ingest) do
     {:suspended, nil, cont} =
       Enumerable.reduce(enum, {:suspend, nil}, fn x, _ -> {:suspend, x} end)
 
     {:enum, cont, <<>>}
   end
 
-  defp open_file!(path) do
-    case File.open(path, [:read, :raw, :binary]) do
-      {:ok, fd} -> fd
-      {:error, posix} -> raise Chunker.Error, reason: {:file, posix}
+  defp attach_file!(ingest, path) do
+    case Native.pipeline_attach_file(ingest, IO.chardata_to_string(path)) do
+      :ok -> :native
+      {:error, reason} -> raise Chunker.Error, reason: reason
     end
   end
 
@@ -374,20 +395,6 @@ defmodule Chunker.Pipeline do
   defp pull({:binary, data}, slice) do
     <<piece::binary-size(slice), rest::binary>> = data
     {:ok, piece, {:binary, rest}}
-  end
-
-  defp pull({:file, fd} = input, slice) do
-    case :file.read(fd, slice) do
-      {:ok, piece} ->
-        {:ok, piece, input}
-
-      :eof ->
-        File.close(fd)
-        :done
-
-      {:error, posix} ->
-        raise Chunker.Error, reason: {:file, posix}
-    end
   end
 
   defp pull({:enum, cont, pending}, slice) when byte_size(pending) > 0 do
@@ -415,7 +422,6 @@ defmodule Chunker.Pipeline do
     end
   end
 
-  defp close_input({:file, fd}), do: File.close(fd)
   defp close_input({:enum, cont, _}), do: cont.({:halt, nil})
   defp close_input(_), do: :ok
 

@@ -12,8 +12,9 @@ use chunker_core::cdc::Error;
 use chunker_core::compress;
 use chunker_core::digest::HashAlgo;
 use chunker_core::metrics;
+use chunker_core::pipeline::file::{FileError, FileSource, Step};
 use chunker_core::pipeline::{
-    self, batch, pool, Compressor, Control, Known, Output, Pipeline, Room, Sink,
+    self, batch, pool, Compressor, Control, Known, Output, Pipeline, Room, SharedInput, Sink,
 };
 use rustler::env::OwnedEnv;
 use rustler::{Binary, Encoder, Env, LocalPid, NewBinary, ResourceArc, Term};
@@ -41,6 +42,9 @@ mod atoms {
         blake3,
         none,
         set,
+        eof,
+        file,
+        file_changed,
     }
 }
 
@@ -174,11 +178,70 @@ impl Sink for ProcessSink {
     }
 }
 
+/// A binary the worker threads read in place: a copy of the term in an
+/// environment of its own keeps the bytes alive (a refc binary is shared,
+/// not copied).
+struct HeldBinary {
+    _env: OwnedEnv,
+    data: *const u8,
+    len: usize,
+}
+
+// SAFETY: the environment is only touched again when dropped (freeing a
+// process-independent environment is allowed from any thread), and the
+// bytes it keeps alive are immutable: `enif_inspect_binary` makes a
+// writable binary read-only, refc binary data never moves, and terms of a
+// process-independent environment are not garbage collected.
+unsafe impl Send for HeldBinary {}
+// SAFETY: shared access only reads the immutable bytes (see above).
+unsafe impl Sync for HeldBinary {}
+
+impl HeldBinary {
+    fn new(data: Binary) -> Self {
+        let env = OwnedEnv::new();
+        let saved = env.save(data);
+        let (ptr, len) = env.run(|env| {
+            let held: Binary = saved
+                .load(env)
+                .decode()
+                .expect("a copied binary is a binary");
+            (held.as_slice().as_ptr(), held.len())
+        });
+        HeldBinary {
+            _env: env,
+            data: ptr,
+            len,
+        }
+    }
+}
+
+impl SharedInput for HeldBinary {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `data` points to `len` immutable bytes kept alive by
+        // `_env` for as long as `self` lives (see the Send impl).
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+/// Where the ingest's bytes come from when Rust reads them itself.
+enum Source {
+    /// Fed by the caller (`pipeline_feed`).
+    Caller,
+    /// A binary, fed in place from `pos`.
+    Binary(Arc<dyn SharedInput>, usize),
+    File(FileSource),
+}
+
+struct Feeder {
+    pipeline: Pipeline,
+    source: Source,
+}
+
 /// An ingest: the feeding side (serialized) and its control handle. When
 /// garbage collected unfinished (the caller died or dropped the stream),
 /// dropping the [`Pipeline`] cancels the work.
 pub struct IngestResource {
-    feeder: Mutex<Pipeline>,
+    feeder: Mutex<Feeder>,
     control: Control,
 }
 
@@ -238,7 +301,10 @@ fn pipeline_open<'a>(
     let p = Pipeline::new(options, sink);
     let control = p.control().clone();
     let resource = IngestResource {
-        feeder: Mutex::new(p),
+        feeder: Mutex::new(Feeder {
+            pipeline: p,
+            source: Source::Caller,
+        }),
         control,
     };
     (atoms::ok(), ResourceArc::new(resource)).encode(env)
@@ -276,9 +342,79 @@ fn pipeline_feed<'a>(
     data: Binary<'a>,
 ) -> Term<'a> {
     let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-    match feeder.feed(data.as_slice()) {
+    match feeder.pipeline.feed(data.as_slice()) {
         Ok(r) => room(env, r),
         Err(e) => feed_error(env, &e),
+    }
+}
+
+/// Makes the ingest read `binary` in place: `:ok`. Then `pipeline_pull`.
+#[rustler::nif]
+fn pipeline_attach_binary(ingest: ResourceArc<IngestResource>, data: Binary) -> rustler::Atom {
+    let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
+    feeder.source = Source::Binary(Arc::new(HeldBinary::new(data)), 0);
+    atoms::ok()
+}
+
+/// Makes the ingest read the file at `path` itself: `:ok` or `{:error,
+/// {:file, posix}}`. Then `pipeline_pull`.
+#[rustler::nif(schedule = "DirtyIo")]
+fn pipeline_attach_file<'a>(
+    env: Env<'a>,
+    ingest: ResourceArc<IngestResource>,
+    path: Binary<'a>,
+) -> Term<'a> {
+    use std::os::unix::ffi::OsStrExt;
+    match FileSource::open(std::ffi::OsStr::from_bytes(path.as_slice())) {
+        Ok(source) => {
+            let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
+            feeder.source = Source::File(source);
+            atoms::ok().encode(env)
+        }
+        Err(e) => file_error(env, &e),
+    }
+}
+
+fn file_error<'a>(env: Env<'a>, e: &FileError) -> Term<'a> {
+    match e {
+        FileError::Io(e) => (atoms::error(), (atoms::file(), errors::posix_atom(env, e))).encode(env),
+        FileError::Changed { expected, actual } => {
+            (atoms::error(), (atoms::file_changed(), (*expected, *actual))).encode(env)
+        }
+        FileError::Pipeline(e) => feed_error(env, e),
+    }
+}
+
+/// Feeds the next at most `max` bytes of the attached source: `{:ok |
+/// :full, bytes_fed}`, `:eof` (everything was fed; call `pipeline_finish`)
+/// or `{:error, reason}`. Dirty I/O: files are read here.
+#[rustler::nif(schedule = "DirtyIo")]
+fn pipeline_pull(env: Env, ingest: ResourceArc<IngestResource>, max: usize) -> Term {
+    let mut guard = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
+    let Feeder { pipeline, source } = &mut *guard;
+    let max = max.max(1);
+    match source {
+        Source::Caller => (atoms::error(), atoms::none()).encode(env),
+        Source::Binary(input, pos) => {
+            let start = *pos;
+            let end = input.bytes().len().min(start + max);
+            if start == end {
+                return atoms::eof().encode(env);
+            }
+            *pos = end;
+            match pipeline.feed_shared(input, start..end) {
+                Ok(r) => (room(env, r), end - start).encode(env),
+                Err(e) => feed_error(env, &e),
+            }
+        }
+        Source::File(file) => {
+            let before = file.read();
+            match file.feed_block(pipeline, max) {
+                Ok(Step::Fed(r)) => (room(env, r), file.read() - before).encode(env),
+                Ok(Step::Eof) => atoms::eof().encode(env),
+                Err(e) => file_error(env, &e),
+            }
+        }
     }
 }
 
@@ -286,7 +422,7 @@ fn pipeline_feed<'a>(
 #[rustler::nif(schedule = "DirtyCpu")]
 fn pipeline_finish(env: Env, ingest: ResourceArc<IngestResource>) -> Term {
     let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-    match feeder.finish() {
+    match feeder.pipeline.finish() {
         Ok(total) => (atoms::ok(), total).encode(env),
         Err(e) => feed_error(env, &e),
     }

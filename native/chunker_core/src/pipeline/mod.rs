@@ -43,11 +43,16 @@
 //! ```
 
 pub mod batch;
+mod bytes;
+pub mod file;
 pub mod pool;
 mod sequential;
 mod worker;
 
+pub use bytes::SharedInput;
 pub use sequential::sequential;
+
+use bytes::Bytes;
 
 use crate::cdc::{Chunk, ChunkerConfig, Error, StreamChunker};
 use crate::digest::HashAlgo;
@@ -251,8 +256,12 @@ impl Control {
 pub struct Pipeline {
     control: Control,
     chunker: StreamChunker,
-    /// Bytes of the current undecided chunk, from `tail_start`.
+    /// Bytes of the current undecided chunk, from `tail_start` (with
+    /// `shared_tail` unset).
     tail: Vec<u8>,
+    /// Set when those bytes lie in a shared input instead: the input and the
+    /// index of `tail_start` in it (nothing was copied).
+    shared_tail: Option<(Arc<dyn SharedInput>, usize)>,
     tail_start: u64,
     /// `max_size`: the tail's capacity.
     max_chunk: usize,
@@ -291,6 +300,7 @@ impl Pipeline {
             },
             chunker: StreamChunker::new(options.config),
             tail: Vec::new(),
+            shared_tail: None,
             tail_start: 0,
             max_chunk: options.config.max_size(),
             next_seq: 0,
@@ -308,21 +318,18 @@ impl Pipeline {
         self.chunker.fed()
     }
 
-    /// Cuts `data` (the next bytes of the stream) and queues its chunks.
+    /// Cuts `data` (the next bytes of the stream) and queues its chunks,
+    /// copying each byte once.
     pub fn feed(&mut self, data: &[u8]) -> Result<Room, Error> {
         if self.control.is_cancelled() {
             return Err(Error::Finished);
         }
+        self.own_tail();
         let base = self.chunker.fed();
-        let mut cuts = std::mem::take(&mut self.cuts);
-        cuts.clear();
-        let timer = crate::metrics::Timer::start();
-        let result = self.chunker.feed(data, &mut cuts);
-        timer.stop(crate::metrics::Stage::Chunk, data.len() as u64);
-        result?;
+        let cuts = self.cut(data)?;
         for &chunk in &cuts {
             let bytes = self.take_chunk(chunk, data, base);
-            self.submit(chunk, bytes);
+            self.submit(chunk, Bytes::Owned(bytes));
         }
         self.cuts = cuts;
         // Keep the bytes of the undecided chunk, in a buffer big enough for
@@ -351,10 +358,14 @@ impl Pipeline {
         }
         if let Some(chunk) = self.chunker.finish()? {
             debug_assert_eq!(chunk.offset, self.tail_start);
-            let bytes = std::mem::take(&mut self.tail);
+            let bytes = match self.shared_tail.take() {
+                Some((input, at)) => Bytes::Shared(input, at, chunk.length),
+                None => Bytes::Owned(std::mem::take(&mut self.tail)),
+            };
             self.submit(chunk, bytes);
         }
         self.tail = Vec::new();
+        self.shared_tail = None;
         let mut order = lock(&self.control.shared.order);
         order.total = Some(self.next_seq);
         if order.next == self.next_seq {
@@ -389,7 +400,78 @@ impl Pipeline {
         bytes
     }
 
-    fn submit(&mut self, chunk: Chunk, bytes: Vec<u8>) {
+    /// Cuts `input[range]` (the next bytes of the stream) and queues its
+    /// chunks without copying them: the workers read them in place. A chunk
+    /// that starts in an earlier piece is copied unless that piece was the
+    /// adjacent range of the same input.
+    pub fn feed_shared(
+        &mut self,
+        input: &Arc<dyn SharedInput>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Room, Error> {
+        if self.control.is_cancelled() {
+            return Err(Error::Finished);
+        }
+        let base = self.chunker.fed();
+        let adjacent = matches!(&self.shared_tail, Some((i, at))
+            if Arc::ptr_eq(i, input) && at + (base - self.tail_start) as usize == range.start);
+        if !adjacent {
+            self.own_tail();
+        }
+        let data = &input.bytes()[range.clone()];
+        let cuts = self.cut(data)?;
+        for &chunk in &cuts {
+            let bytes = if chunk.offset >= base {
+                let at = range.start + (chunk.offset - base) as usize;
+                Bytes::Shared(Arc::clone(input), at, chunk.length)
+            } else if let Some((_, at)) = &mut self.shared_tail {
+                // Adjacent: the chunk starts at the tail, in this input.
+                let bytes = Bytes::Shared(Arc::clone(input), *at, chunk.length);
+                *at += chunk.length;
+                self.tail_start = chunk.end();
+                bytes
+            } else {
+                Bytes::Owned(self.take_chunk(chunk, data, base))
+            };
+            self.submit(chunk, bytes);
+        }
+        self.cuts = cuts;
+        let keep_from = self.chunker.chunk_start();
+        if keep_from >= base {
+            let at = range.start + (keep_from - base) as usize;
+            self.shared_tail = Some((Arc::clone(input), at));
+            self.tail.clear();
+        } else if self.shared_tail.is_none() {
+            debug_assert_eq!(keep_from, self.tail_start);
+            self.tail.extend_from_slice(data);
+        }
+        self.tail_start = keep_from;
+        let pending = self.chunker.fed() - keep_from;
+        Ok(self.control.room(pending))
+    }
+
+    /// The cut points in the next piece (in `self.cuts`' reused buffer).
+    fn cut(&mut self, data: &[u8]) -> Result<Vec<Chunk>, Error> {
+        let mut cuts = std::mem::take(&mut self.cuts);
+        cuts.clear();
+        let timer = crate::metrics::Timer::start();
+        let result = self.chunker.feed(data, &mut cuts);
+        timer.stop(crate::metrics::Stage::Chunk, data.len() as u64);
+        result.map(|()| cuts)
+    }
+
+    /// Copies a tail lying in a shared input into `tail` (before bytes that
+    /// do not continue that input).
+    fn own_tail(&mut self) {
+        if let Some((input, at)) = self.shared_tail.take() {
+            let len = (self.chunker.fed() - self.tail_start) as usize;
+            self.tail.clear();
+            self.tail.reserve(self.max_chunk.max(len));
+            self.tail.extend_from_slice(&input.bytes()[at..at + len]);
+        }
+    }
+
+    fn submit(&mut self, chunk: Chunk, bytes: Bytes) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let shared = &self.control.shared;

@@ -64,12 +64,37 @@ fn small_config() -> ChunkerConfig {
 
 /// Feeds `input` in `pieces`, honouring backpressure; returns the outputs
 /// and the largest in-flight count seen.
-fn drive(
+fn drive(p: Pipeline, rx: &Receiver<Msg>, input: &[u8], pieces: &[usize]) -> (Vec<Output>, u64) {
+    drive_with(p, rx, input, pieces, &[Feed::Copy])
+}
+
+/// How `drive_with` hands over a piece.
+#[derive(Debug, Clone, Copy)]
+enum Feed {
+    Copy,
+    /// A range of one shared buffer holding the whole input.
+    SharedWhole,
+    /// A shared buffer of its own.
+    SharedPiece,
+}
+
+fn feed_mode() -> impl Strategy<Value = Feed> {
+    prop_oneof![
+        Just(Feed::Copy),
+        Just(Feed::SharedWhole),
+        Just(Feed::SharedPiece)
+    ]
+}
+
+/// `drive` feeding piece `i` the way `modes[i % len]` says.
+fn drive_with(
     mut p: Pipeline,
     rx: &Receiver<Msg>,
     input: &[u8],
     pieces: &[usize],
+    modes: &[Feed],
 ) -> (Vec<Output>, u64) {
+    let whole: Arc<dyn SharedInput> = Arc::new(input.to_vec());
     let control = p.control().clone();
     let mut outputs = Vec::new();
     let mut peak = 0;
@@ -87,13 +112,24 @@ fn drive(
         }
         Msg::Fail(reason) => panic!("failed: {reason}"),
     };
-    let mut rest = input;
+    let mut at = 0;
     let mut i = 0;
-    while !rest.is_empty() {
-        let n = pieces[i % pieces.len()].clamp(1, rest.len());
+    while at < input.len() {
+        let n = pieces[i % pieces.len()].clamp(1, input.len() - at);
+        let mut room = match modes[i % modes.len()] {
+            Feed::Copy => p.feed(&input[at..at + n]),
+            Feed::SharedWhole => p.feed_shared(&whole, at..at + n),
+            Feed::SharedPiece => {
+                // Padding on both sides: only the range counts.
+                let mut own = vec![0xee; 3];
+                own.extend_from_slice(&input[at..at + n]);
+                own.push(0xee);
+                p.feed_shared(&(Arc::new(own) as Arc<dyn SharedInput>), 3..3 + n)
+            }
+        }
+        .unwrap();
         i += 1;
-        let mut room = p.feed(&rest[..n]).unwrap();
-        rest = &rest[n..];
+        at += n;
         peak = peak.max(control.in_flight());
         while room == Room::Full {
             let msg = rx
@@ -123,6 +159,7 @@ proptest! {
         seed in any::<u64>(),
         pieces in proptest::collection::vec(1usize..5000, 1..8),
         max_in_flight in 1u64..20_000,
+        modes in proptest::collection::vec(feed_mode(), 1..4),
     ) {
         let input = data(len, seed);
         let (s, rx) = sink();
@@ -130,7 +167,7 @@ proptest! {
         options.compressor = Some(Arc::new(toy_compress));
         options.max_in_flight_bytes = max_in_flight;
         options.payloads = true;
-        let (outputs, peak) = drive(Pipeline::new(options, s), &rx, &input, &pieces);
+        let (outputs, peak) = drive_with(Pipeline::new(options, s), &rx, &input, &pieces, &modes);
         let expected = sequential(&input, &small_config(), Some(HashAlgo::Sha256), Some(&toy_compress)).unwrap();
         prop_assert_eq!(outputs.len(), expected.len());
         for (o, e) in outputs.iter().zip(&expected) {

@@ -1,6 +1,6 @@
 //! What a pool thread does with one chunk, and in-order delivery.
 
-use super::{lock, Known, Output, Shared};
+use super::{lock, Bytes, Known, Output, Shared};
 use crate::cdc::Chunk;
 use crate::metrics::{self, Stage, Timer};
 use std::sync::atomic::Ordering;
@@ -10,19 +10,19 @@ pub(crate) struct Hashed {
     seq: u64,
     chunk: Chunk,
     digest: Option<[u8; 32]>,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 }
 
 /// Hash, look up, compress, deliver.
-pub(crate) fn run(shared: &Shared, seq: u64, chunk: Chunk, bytes: Vec<u8>) {
+pub(crate) fn run(shared: &Shared, seq: u64, chunk: Chunk, bytes: Bytes) {
     if shared.cancelled.load(Ordering::Acquire) {
         return;
     }
     let digest = shared.algo.map(|algo| {
         let timer = Timer::start();
         let d = match &shared.cache {
-            Some(cache) => cache.digest(algo, &bytes),
-            None => algo.digest(&bytes),
+            Some(cache) => cache.digest(algo, bytes.as_slice()),
+            None => algo.digest(bytes.as_slice()),
         };
         timer.stop(Stage::Hash, bytes.len() as u64);
         d
@@ -68,11 +68,11 @@ pub(crate) fn finish(shared: &Shared, hashed: Hashed, known: bool) {
         None
     } else {
         match &shared.compressor {
-            None => Some(bytes.clone()),
+            None => Some(bytes.as_slice().to_vec()),
             Some(c) => {
                 let timer = Timer::start();
                 let mut out = Vec::new();
-                if let Err(reason) = c.compress(&bytes, &mut out) {
+                if let Err(reason) = c.compress(bytes.as_slice(), &mut out) {
                     let order = lock(&shared.order);
                     if !order.closed && !shared.cancelled.load(Ordering::Acquire) {
                         shared.sink.fail(reason);
@@ -87,7 +87,7 @@ pub(crate) fn finish(shared: &Shared, hashed: Hashed, known: bool) {
             }
         }
     };
-    let data = shared.payloads.then_some(bytes);
+    let data = shared.payloads.then(|| bytes.into_vec());
     complete(
         shared,
         Output {
