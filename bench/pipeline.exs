@@ -6,14 +6,15 @@
 # For zstd levels 1 and 3 it measures, in the same run, the pipeline
 # (`Chunker.Pipeline.ingest/2`, consumed with `Stream.run/1`) and the same
 # stages one after another on one thread (`Chunker.Pipeline.sequential/2`),
-# and prints MB/s and the speed-up. During the pipeline runs it also records
+# alternately (PIPELINE_BENCH_RUNS pairs, default 5), and prints median MB/s,
+# the median of the per-pair speed-ups and the CPU time ratio. During the pipeline runs it also records
 # the peak RSS growth and how late a process sleeping 1 ms in a loop on a
 # normal scheduler wakes up. Then metrics off vs sampled vs always on.
 Code.require_file("support/harness.exs", __DIR__)
 
 defmodule Bench.Pipeline do
   @mib String.to_integer(System.get_env("PIPELINE_BENCH_MIB", "256"))
-  @runs String.to_integer(System.get_env("PIPELINE_BENCH_RUNS", "3"))
+  @runs String.to_integer(System.get_env("PIPELINE_BENCH_RUNS", "5"))
 
   def run do
     data = Bench.Harness.real_data(@mib * 1_048_576)
@@ -34,33 +35,52 @@ defmodule Bench.Pipeline do
     results =
       for level <- [1, 3] do
         opts = [compress: :zstd, level: level]
+        seq_run = fn -> {:ok, _} = Chunker.Pipeline.sequential(data, opts) end
+        pipe_run = fn -> data |> Chunker.Pipeline.ingest!(opts) |> Stream.run() end
 
-        {seq, seq_cpu} =
-          cpu(fn -> median(fn -> {:ok, _} = Chunker.Pipeline.sequential(data, opts) end) end)
+        %{
+          seq: seq,
+          pipe: pipe,
+          ratio: ratio,
+          seq_cpu: seq_cpu,
+          pipe_cpu: pipe_cpu,
+          rss: rss,
+          late: late
+        } = pairs(seq_run, pipe_run)
 
-        {{pipe, rss, late}, pipe_cpu} = cpu(fn -> measure_pipeline(data, opts) end)
         row("sequential zstd-#{level}", seq, bytes, nil, seq_cpu, nil, nil)
-        row("pipeline zstd-#{level}", pipe, bytes, seq / pipe, pipe_cpu, rss, late)
-        %{level: level, mbs: bytes / pipe / 1.0e6, speedup: seq / pipe, rss: rss, late: late}
+        row("pipeline zstd-#{level}", pipe, bytes, ratio, pipe_cpu, rss, late)
+        IO.puts("| (CPU s pipeline / sequential: #{f(pipe_cpu / seq_cpu, 3)}) | | | | | | |")
+        %{level: level, mbs: bytes / pipe / 1.0e6, speedup: ratio, rss: rss, late: late}
       end
 
     IO.puts("\n## metrics overhead (pipeline zstd-1)")
-    IO.puts("| metrics | median s | MB/s | vs off |")
+    IO.puts("| metrics | median s | MB/s | vs off (median of per-round ratios) |")
     IO.puts("| --- | --- | --- | --- |")
     opts = [compress: :zstd, level: 1]
     rate = Chunker.Config.get().metrics_sample_rate
+    rates = [{"off", 0.0}, {"sampled 1%", 0.01}, {"always (1.0)", 1.0}]
+    run = fn -> data |> Chunker.Pipeline.ingest!(opts) |> Stream.run() end
+    run.()
 
-    timings =
-      for {name, r} <- [{"off", 0.0}, {"sampled 1%", 0.01}, {"always (1.0)", 1.0}] do
-        :ok = Chunker.Metrics.set_sample_rate(r)
-        {name, median(fn -> data |> Chunker.Pipeline.ingest!(opts) |> Stream.run() end)}
+    # Rounds of one run per setting, in a rotating order.
+    rounds =
+      for i <- 1..@runs do
+        order = Enum.drop(rates, rem(i, 3)) ++ Enum.take(rates, rem(i, 3))
+
+        Map.new(order, fn {name, r} ->
+          :ok = Chunker.Metrics.set_sample_rate(r)
+          {name, elem(timed(run), 0)}
+        end)
       end
 
     :ok = Chunker.Metrics.set_sample_rate(rate)
-    {_, off} = hd(timings)
+    mid = fn list -> Enum.at(Enum.sort(list), div(length(list), 2)) end
 
-    for {name, t} <- timings do
-      IO.puts("| #{name} | #{f(t, 3)} | #{f(bytes / t / 1.0e6, 1)} | #{f(off / t, 3)} |")
+    for {name, _} <- rates do
+      t = mid.(Enum.map(rounds, & &1[name]))
+      vs_off = mid.(Enum.map(rounds, &(&1["off"] / &1[name])))
+      IO.puts("| #{name} | #{f(t, 3)} | #{f(bytes / t / 1.0e6, 1)} | #{f(vs_off, 3)} |")
     end
 
     results
@@ -74,52 +94,56 @@ defmodule Bench.Pipeline do
     )
   end
 
-  # The value of `fun` and the process CPU time (all threads: BEAM and the
-  # worker pool) per timed run (warm-up included in neither count).
-  defp cpu(fun) do
-    t0 = cpu_seconds()
-    value = fun.()
-    {value, (cpu_seconds() - t0) / (@runs + 1)}
+  # Runs `seq` and `pipe` alternately (after one warm-up each), so load
+  # from elsewhere hits both alike. Median wall times, the median of the
+  # per-pair ratios seq/pipe, median CPU seconds (all threads: BEAM and
+  # the worker pool) of each, and during the pipeline runs only: peak RSS
+  # growth (bytes) and the worst sleeper lateness (ms).
+  defp pairs(seq, pipe) do
+    seq.()
+    pipe.()
+    :erlang.garbage_collect()
+    baseline = rss()
+
+    runs =
+      for i <- 1..@runs do
+        # Alternate which goes first: the second of a pair may find the
+        # machine calmer or busier.
+        s = if rem(i, 2) == 1, do: timed(seq)
+        sampler = spawn_probe(fn -> rss() end, 5, &max/2)
+        sleeper = spawn_probe(&sleep_lateness/0, 0, &max/2)
+        p = timed(pipe)
+        peak = stop_probe(sampler)
+        late = stop_probe(sleeper)
+        {s || timed(seq), p, peak, late}
+      end
+
+    mid = fn list -> Enum.at(Enum.sort(list), div(length(list), 2)) end
+
+    %{
+      seq: mid.(for {{t, _}, _, _, _} <- runs, do: t),
+      pipe: mid.(for {_, {t, _}, _, _} <- runs, do: t),
+      ratio: mid.(for {{s, _}, {p, _}, _, _} <- runs, do: s / p),
+      seq_cpu: mid.(for {{_, c}, _, _, _} <- runs, do: c),
+      pipe_cpu: mid.(for {_, {_, c}, _, _} <- runs, do: c),
+      rss: Enum.max(for {_, _, peak, _} <- runs, do: peak) - baseline,
+      late: Enum.max(for {_, _, _, late} <- runs, do: late)
+    }
+  end
+
+  # {wall seconds, CPU seconds of the whole OS process}.
+  defp timed(fun) do
+    c0 = cpu_seconds()
+    t0 = System.monotonic_time(:microsecond)
+    fun.()
+    t = (System.monotonic_time(:microsecond) - t0) / 1.0e6
+    {t, cpu_seconds() - c0}
   end
 
   defp cpu_seconds do
     fields = File.read!("/proc/self/stat") |> String.split(") ") |> List.last() |> String.split()
     # utime and stime are fields 14 and 15 (11 and 12 after the name), in ticks of 10 ms.
     (String.to_integer(Enum.at(fields, 11)) + String.to_integer(Enum.at(fields, 12))) / 100
-  end
-
-  defp median(fun) do
-    fun.()
-
-    times =
-      for _ <- 1..@runs do
-        t0 = System.monotonic_time(:microsecond)
-        fun.()
-        (System.monotonic_time(:microsecond) - t0) / 1.0e6
-      end
-
-    Enum.at(Enum.sort(times), div(@runs, 2))
-  end
-
-  # Median time, peak RSS growth (bytes) over all runs and worst lateness (ms).
-  defp measure_pipeline(data, opts) do
-    run = fn -> data |> Chunker.Pipeline.ingest!(opts) |> Stream.run() end
-    run.()
-    :erlang.garbage_collect()
-    baseline = rss()
-    sampler = spawn_probe(fn -> rss() end, 5, &max/2)
-    sleeper = spawn_probe(&sleep_lateness/0, 0, &max/2)
-
-    times =
-      for _ <- 1..@runs do
-        t0 = System.monotonic_time(:microsecond)
-        run.()
-        (System.monotonic_time(:microsecond) - t0) / 1.0e6
-      end
-
-    peak = stop_probe(sampler)
-    late = stop_probe(sleeper)
-    {Enum.at(Enum.sort(times), div(@runs, 2)), peak - baseline, late}
   end
 
   defp sleep_lateness do
