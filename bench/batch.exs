@@ -1,4 +1,4 @@
-# Batch chunking (parallel vs one thread, to place CHUNKER_PARALLEL_THRESHOLD)
+# Batch chunking (parallel vs one thread, to place CHUNKER_BATCH_PARALLEL_THRESHOLD)
 # and the digest cache (when does it pay off).
 #
 #   mix run bench/batch.exs
@@ -55,7 +55,7 @@ defmodule Bench.Batch do
   end
 
   defp time_with(config, threshold, fun) do
-    Chunker.Config.put(%{config | parallel_threshold: threshold})
+    Chunker.Config.put(%{config | batch_parallel_threshold: threshold})
     median(fun)
   end
 

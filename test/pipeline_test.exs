@@ -331,7 +331,7 @@ defmodule Chunker.PipelineTest do
       items = for _ <- 1..300, do: input(:rand.uniform(5000))
 
       for threshold <- [0, 1 <<< 40] do
-        with_config(%{parallel_threshold: threshold}, fn ->
+        with_config(%{batch_parallel_threshold: threshold}, fn ->
           me = self()
           progress = fn done, total -> send(me, {:progress, done, total}) end
 
@@ -367,7 +367,7 @@ defmodule Chunker.PipelineTest do
       paths = List.insert_at(files, 2, Path.join(dir, "missing"))
 
       for threshold <- [0, 1 <<< 40] do
-        with_config(%{parallel_threshold: threshold}, fn ->
+        with_config(%{batch_parallel_threshold: threshold}, fn ->
           assert {:ok, results} = Pipeline.batch_chunk_files(paths, @small)
           assert Enum.at(results, 2) == {:error, {:file, :enoent}}
 
@@ -437,12 +437,45 @@ defmodule Chunker.PipelineTest do
       assert {:ok, c} = Chunker.Config.load(%{}, [])
       assert c.profile == :nar and c.max_in_flight_bytes == 64 * 1_048_576
 
-      assert {:ok, %{parallel_threshold: 5, read_slice_cap_bytes: 8192, threads: 3}} =
+      assert {c.parallel_threshold, c.batch_parallel_threshold} == {4_194_304, 262_144}
+
+      assert {:ok,
+              %{
+                parallel_threshold: 5,
+                batch_parallel_threshold: 9,
+                read_slice_cap_bytes: 8192,
+                threads: 3
+              }} =
                Chunker.Config.load(
-                 %{"CHUNKER_PARALLEL_THRESHOLD" => "5", "RAYON_NUM_THREADS" => "3"},
+                 %{
+                   "CHUNKER_PARALLEL_THRESHOLD" => "5",
+                   "RAYON_NUM_THREADS" => "3",
+                   "CHUNKER_BATCH_PARALLEL_THRESHOLD" => "9"
+                 },
                  read_slice_cap_bytes: 8192,
-                 parallel_threshold: 7
+                 parallel_threshold: 7,
+                 batch_parallel_threshold: 11
                )
+
+      assert {:ok, %{parallel_threshold: 7, batch_parallel_threshold: 11}} =
+               Chunker.Config.load(%{}, parallel_threshold: 7, batch_parallel_threshold: 11)
+
+      # The configured value reaches the native chunker (and back on restore).
+      before = Chunker.Native.cdc_parallel_threshold()
+      assert before == Chunker.Config.get().parallel_threshold
+
+      data = input(200_000)
+
+      serial =
+        with_config(%{parallel_threshold: 1 <<< 40}, fn -> Chunker.chunk!(data, @small) end)
+
+      with_config(%{parallel_threshold: 12_345}, fn ->
+        assert Chunker.Native.cdc_parallel_threshold() == 12_345
+        # Chunked in parallel now: the same chunks.
+        assert Chunker.chunk!(data, @small) == serial
+      end)
+
+      assert Chunker.Native.cdc_parallel_threshold() == before
 
       assert {:ok, %{profile: :throughput, metrics_sample_rate: 0.25}} =
                Chunker.Config.load(
@@ -453,6 +486,7 @@ defmodule Chunker.PipelineTest do
       for {var, bad} <- [
             {"CHUNKER_PARALLEL_THRESHOLD", "-1"},
             {"CHUNKER_PARALLEL_THRESHOLD", "1k"},
+            {"CHUNKER_BATCH_PARALLEL_THRESHOLD", "-5"},
             {"CHUNKER_METRICS_SAMPLE_RATE", "x"},
             {"CHUNKER_READ_SLICE_CAP_BYTES", "10"},
             {"RAYON_NUM_THREADS", "two"},

@@ -8,11 +8,21 @@ defmodule Chunker.Config do
   | setting | environment | config key | default (`nar` profile) |
   | --- | --- | --- | --- |
   | profile | `CHUNKER_PROFILE` | `:profile` | `nar` |
-  | parallel threshold (bytes) | `CHUNKER_PARALLEL_THRESHOLD` | `:parallel_threshold` | 262_144 |
+  | one input chunked in parallel from (bytes) | `CHUNKER_PARALLEL_THRESHOLD` | `:parallel_threshold` | 4_194_304 |
+  | a batch runs on the pool from (total bytes) | `CHUNKER_BATCH_PARALLEL_THRESHOLD` | `:batch_parallel_threshold` | 262_144 |
   | metrics sample rate | `CHUNKER_METRICS_SAMPLE_RATE` | `:metrics_sample_rate` | 0.0 (off) |
   | read slice cap (bytes) | `CHUNKER_READ_SLICE_CAP_BYTES` | `:read_slice_cap_bytes` | 1_048_576 |
   | worker threads | `RAYON_NUM_THREADS` | `:threads` | 0 (one per CPU) |
   | max in-flight bytes | - | `:max_in_flight_bytes` | 67_108_864 |
+
+  The two thresholds are different decisions, each measured on its own:
+  `:parallel_threshold` is where `Chunker.chunk/2` starts splitting one
+  input over the cdc pool (the seam walk and hand-off cost a few MiB's
+  worth; `cargo run --release -p chunker_bench -- --only cdc`), and
+  `:batch_parallel_threshold` is where `Chunker.Pipeline.chunk_batch/2` and
+  `batch_chunk_files/2` spread many items over the worker pool (hand-off
+  only; `mix run bench/batch.exs`). The application passes
+  `:parallel_threshold` to the native side at start (and `put/1` again).
 
   Invalid values make `load!/0` (and so the application start) raise
   `ArgumentError` naming the variable and the expected form.
@@ -22,6 +32,7 @@ defmodule Chunker.Config do
   @type t :: %{
           profile: :nar | :small_files | :throughput,
           parallel_threshold: non_neg_integer(),
+          batch_parallel_threshold: non_neg_integer(),
           metrics_sample_rate: float(),
           read_slice_cap_bytes: pos_integer(),
           threads: non_neg_integer(),
@@ -31,19 +42,19 @@ defmodule Chunker.Config do
   @profiles %{
     "nar" => %{
       profile: :nar,
-      parallel_threshold: 262_144,
+      batch_parallel_threshold: 262_144,
       read_slice_cap_bytes: 1_048_576,
       max_in_flight_bytes: 64 * 1_048_576
     },
     "small-files" => %{
       profile: :small_files,
-      parallel_threshold: 65_536,
+      batch_parallel_threshold: 65_536,
       read_slice_cap_bytes: 262_144,
       max_in_flight_bytes: 16 * 1_048_576
     },
     "throughput" => %{
       profile: :throughput,
-      parallel_threshold: 1_048_576,
+      batch_parallel_threshold: 1_048_576,
       read_slice_cap_bytes: 4 * 1_048_576,
       max_in_flight_bytes: 256 * 1_048_576
     }
@@ -52,6 +63,7 @@ defmodule Chunker.Config do
   # {key, environment variable, parser}
   @settings [
     {:parallel_threshold, "CHUNKER_PARALLEL_THRESHOLD", :non_neg_integer},
+    {:batch_parallel_threshold, "CHUNKER_BATCH_PARALLEL_THRESHOLD", :non_neg_integer},
     {:metrics_sample_rate, "CHUNKER_METRICS_SAMPLE_RATE", :rate},
     {:read_slice_cap_bytes, "CHUNKER_READ_SLICE_CAP_BYTES", :slice},
     {:threads, "RAYON_NUM_THREADS", :non_neg_integer},
@@ -125,6 +137,7 @@ defmodule Chunker.Config do
         )
 
     :persistent_term.put(__MODULE__, config)
+    Chunker.Native.cdc_set_parallel_threshold(config.parallel_threshold)
   end
 
   @doc """
@@ -146,6 +159,8 @@ defmodule Chunker.Config do
     end
   end
 
+  # The native core's own default (`cdc::DEFAULT_PARALLEL_THRESHOLD`).
+  defp default(:parallel_threshold), do: 4_194_304
   defp default(:metrics_sample_rate), do: 0.0
   defp default(:threads), do: 0
 

@@ -430,7 +430,7 @@ defmodule Chunker.Pipeline do
   @doc """
   Chunks many binaries: `{:ok, results}` with one `{:ok, chunks}` per item,
   in order. Runs on the worker pool when the total size reaches
-  `CHUNKER_PARALLEL_THRESHOLD`, in dirty calls of bounded size; with
+  `CHUNKER_BATCH_PARALLEL_THRESHOLD`, in dirty calls of bounded size; with
   `progress: fun`, `fun.(done_items, total_items)` is called after each.
 
       iex> {:ok, [{:ok, [a]}, {:ok, []}]} = Chunker.Pipeline.chunk_batch(["abc", ""])
@@ -476,7 +476,7 @@ defmodule Chunker.Pipeline do
   Chunks many files (bounded memory each): `{:ok, results}` with one
   `{:ok, chunks}` or `{:error, {:file, posix}}` per path, in order; a bad
   file never fails the others. Parallel when the files' total size reaches
-  `CHUNKER_PARALLEL_THRESHOLD`; `progress: fun` as in `chunk_batch/2`.
+  `CHUNKER_BATCH_PARALLEL_THRESHOLD`; `progress: fun` as in `chunk_batch/2`.
 
       iex> {:ok, [{:error, {:file, :enoent}}]} = Chunker.Pipeline.batch_chunk_files(["/nonexistent"])
   """
@@ -583,7 +583,7 @@ defmodule Chunker.Pipeline do
   end
 
   defp parallel?(total_bytes, count),
-    do: count > 1 and total_bytes >= Config.get().parallel_threshold
+    do: count > 1 and total_bytes >= Config.get().batch_parallel_threshold
 
   defp batch_chunk({offset, length, hash, _}, bin, payloads) do
     %Chunk{

@@ -613,6 +613,20 @@ fn metrics_snapshot(env: Env) -> Term {
         .encode(env)
 }
 
+/// Sets the size from which one input is chunked in parallel (the
+/// application's `:parallel_threshold`).
+#[rustler::nif]
+fn cdc_set_parallel_threshold(bytes: u64) -> rustler::Atom {
+    chunker_core::cdc::set_parallel_threshold(usize::try_from(bytes).unwrap_or(usize::MAX));
+    atoms::ok()
+}
+
+/// The size from which one input is chunked in parallel.
+#[rustler::nif]
+fn cdc_parallel_threshold() -> u64 {
+    chunker_core::cdc::parallel_threshold() as u64
+}
+
 /// Sets the worker-pool size before first use (`false` if already running).
 #[rustler::nif]
 fn pool_configure(threads: usize) -> bool {

@@ -15,6 +15,7 @@
 
 use super::{scan, Chunk, ChunkerConfig};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Inputs at least this big are chunked in parallel unless
@@ -25,8 +26,22 @@ pub const DEFAULT_PARALLEL_THRESHOLD: usize = 4 << 20;
 /// Each segment spans at least this many `max_size`s.
 const MIN_SEGMENT_MAXES: usize = 4;
 
-/// The parallel threshold in bytes (`CHUNKER_PARALLEL_THRESHOLD`, read once).
+static SET: AtomicBool = AtomicBool::new(false);
+static SET_THRESHOLD: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the parallel threshold in bytes, overriding the environment (the
+/// Elixir application does it at start from its configuration).
+pub fn set_parallel_threshold(bytes: usize) {
+    SET_THRESHOLD.store(bytes, Ordering::Relaxed);
+    SET.store(true, Ordering::Release);
+}
+
+/// The parallel threshold in bytes: the last [`set_parallel_threshold`],
+/// else `CHUNKER_PARALLEL_THRESHOLD` (read once), else the default.
 pub fn parallel_threshold() -> usize {
+    if SET.load(Ordering::Acquire) {
+        return SET_THRESHOLD.load(Ordering::Relaxed);
+    }
     static THRESHOLD: OnceLock<usize> = OnceLock::new();
     *THRESHOLD.get_or_init(|| {
         std::env::var("CHUNKER_PARALLEL_THRESHOLD")
