@@ -377,10 +377,14 @@ fn pipeline_attach_file<'a>(
 
 fn file_error<'a>(env: Env<'a>, e: &FileError) -> Term<'a> {
     match e {
-        FileError::Io(e) => (atoms::error(), (atoms::file(), errors::posix_atom(env, e))).encode(env),
-        FileError::Changed { expected, actual } => {
-            (atoms::error(), (atoms::file_changed(), (*expected, *actual))).encode(env)
+        FileError::Io(e) => {
+            (atoms::error(), (atoms::file(), errors::posix_atom(env, e))).encode(env)
         }
+        FileError::Changed { expected, actual } => (
+            atoms::error(),
+            (atoms::file_changed(), (*expected, *actual)),
+        )
+            .encode(env),
         FileError::Pipeline(e) => feed_error(env, e),
     }
 }

@@ -31,10 +31,10 @@ mod stream;
 pub use config::{ChunkerConfig, Normalization};
 pub use error::Error;
 pub use file::{chunk_file, chunk_reader, DEFAULT_READ_BUFFER};
+pub use parallel::set_parallel_threshold;
 pub use parallel::{
     chunk_all, chunk_parallel, parallel_threshold, pool, pool_threads, DEFAULT_PARALLEL_THRESHOLD,
 };
-pub use parallel::set_parallel_threshold;
 pub use slice::{chunk_digests, Chunks};
 pub use stream::{HashedChunk, HashingStream, Payload, StreamChunker};
 

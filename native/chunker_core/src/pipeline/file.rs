@@ -153,7 +153,13 @@ mod tests {
     #[test]
     fn blocks_of_a_file_give_the_sequential_chunks() {
         let dir = tempfile::tempdir().unwrap();
-        for (len, block) in [(0, 7), (1, 1), (10_000, 333), (10_000, 1 << 20), (4096, 4096)] {
+        for (len, block) in [
+            (0, 7),
+            (1, 1),
+            (10_000, 333),
+            (10_000, 1 << 20),
+            (4096, 4096),
+        ] {
             let path = dir.path().join(format!("f{len}"));
             let input = data(len);
             std::fs::write(&path, &input).unwrap();
@@ -210,7 +216,13 @@ mod tests {
             result = source.feed_block(&mut p, 1000);
         }
         assert!(
-            matches!(result, Err(FileError::Changed { expected: 5000, actual: 3000 })),
+            matches!(
+                result,
+                Err(FileError::Changed {
+                    expected: 5000,
+                    actual: 3000
+                })
+            ),
             "{result:?}"
         );
         // Grows after the first block.
@@ -224,7 +236,13 @@ mod tests {
             result = source.feed_block(&mut p, 1000);
         }
         assert!(
-            matches!(result, Err(FileError::Changed { expected: 5000, actual: 5001 })),
+            matches!(
+                result,
+                Err(FileError::Changed {
+                    expected: 5000,
+                    actual: 5001
+                })
+            ),
             "{result:?}"
         );
     }
