@@ -166,6 +166,17 @@ defmodule Chunker.PipelineTest do
           assert [%{data: nil, length: 6}] = ingest.({:file, locked})
       end
 
+      # Halting closes the file at once (not at the next garbage collection).
+      big = Path.join(dir, "big")
+      File.write!(big, input(300_000))
+      fds = fn -> length(File.ls!("/proc/self/fd")) end
+      open_before = fds.()
+
+      for _ <- 1..50,
+          do: assert([%{offset: 0}] = {:file, big} |> Pipeline.ingest!(opts) |> Enum.take(1))
+
+      assert fds.() <= open_before + 2
+
       # A file that shrinks or grows while it is read.
       path = Path.join(dir, "changing")
       data = input(3 * 65_536)

@@ -106,6 +106,7 @@ defmodule Chunker.Native do
   def pipeline_attach_binary(_ingest, _data), do: err()
   def pipeline_attach_file(_ingest, _path), do: err()
   def pipeline_pull(_ingest, _max), do: err()
+  def pipeline_pull_io(_ingest, _max), do: err()
   def cdc_set_parallel_threshold(_bytes), do: err()
   def cdc_parallel_threshold, do: err()
   def pipeline_finish(_ingest), do: err()

@@ -7,10 +7,14 @@ defmodule Chunker.Pipeline do
   each with `compressed` (what to store) and `compression`. Cut points and
   digests are those of `Chunker.chunk/2` with the same options.
 
-  The stream runs in the process that enumerates it: that process feeds
-  the input in slices of at most `CHUNKER_READ_SLICE_CAP_BYTES` (each a
+  The stream runs in the process that enumerates it: that process has the
+  input cut in slices of at most `CHUNKER_READ_SLICE_CAP_BYTES` (each a
   short dirty-scheduler call) and receives finished chunks as messages from
-  the worker threads, so no scheduler is blocked for the whole input. At
+  the worker threads, so no scheduler is blocked for the whole input. A
+  binary is read in place by the native side (the workers hash and
+  compress its bytes without a copy), a file is read by Rust (a file whose
+  size changes while it is read fails with `{:file_changed, {size_at_open,
+  bytes_read}}`), and the pieces of an enumerable are copied in. At
   most `:max_in_flight_bytes` of chunk data are buffered (cut but not yet
   consumed): the stream stops feeding until the consumer catches up.
   Halting the stream, or the process dying, cancels the work and frees its
@@ -257,8 +261,13 @@ defmodule Chunker.Pipeline do
   end
 
   # No message waiting: feed, finish, or wait for one.
-  defp advance(%{input: :native, room: :ok} = state) do
-    case Native.pipeline_pull(state.ingest, state.slice) do
+  defp advance(%{input: {:native, kind}, room: :ok} = state) do
+    pulled =
+      if kind == :file,
+        do: Native.pipeline_pull_io(state.ingest, state.slice),
+        else: Native.pipeline_pull(state.ingest, state.slice)
+
+    case pulled do
       {room, n} when room in [:ok, :full] ->
         {[], %{state | room: room, bytes: state.bytes + n}}
 
@@ -361,12 +370,12 @@ defmodule Chunker.Pipeline do
 
   # --- input -------------------------------------------------------------------
 
-  # Binaries and files are fed by the native side itself (`:native`): a
+  # Binaries and files are fed by the native side itself (`{:native, _}`): a
   # binary is read in place, a file is read by Rust; only enumerables are
   # pulled here.
   defp open_input(data, ingest) when is_binary(data) do
     :ok = Native.pipeline_attach_binary(ingest, data)
-    :native
+    {:native, :binary}
   end
 
   defp open_input({:file, path}, ingest), do: attach_file!(ingest, path)
@@ -381,7 +390,7 @@ defmodule Chunker.Pipeline do
 
   defp attach_file!(ingest, path) do
     case Native.pipeline_attach_file(ingest, IO.chardata_to_string(path)) do
-      :ok -> :native
+      :ok -> {:native, :file}
       {:error, reason} -> raise Chunker.Error, reason: reason
     end
   end

@@ -391,9 +391,19 @@ fn file_error<'a>(env: Env<'a>, e: &FileError) -> Term<'a> {
 
 /// Feeds the next at most `max` bytes of the attached source: `{:ok |
 /// :full, bytes_fed}`, `:eof` (everything was fed; call `pipeline_finish`)
-/// or `{:error, reason}`. Dirty I/O: files are read here.
-#[rustler::nif(schedule = "DirtyIo")]
+/// or `{:error, reason}`. For binaries (chunking only: dirty CPU).
+#[rustler::nif(schedule = "DirtyCpu")]
 fn pipeline_pull(env: Env, ingest: ResourceArc<IngestResource>, max: usize) -> Term {
+    pull(env, &ingest, max)
+}
+
+/// `pipeline_pull` for files (they are read here: dirty I/O).
+#[rustler::nif(schedule = "DirtyIo")]
+fn pipeline_pull_io(env: Env, ingest: ResourceArc<IngestResource>, max: usize) -> Term {
+    pull(env, &ingest, max)
+}
+
+fn pull<'a>(env: Env<'a>, ingest: &IngestResource, max: usize) -> Term<'a> {
     let mut guard = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
     let Feeder { pipeline, source } = &mut *guard;
     let max = max.max(1);
@@ -448,11 +458,15 @@ fn pipeline_decide(
     atoms::ok()
 }
 
-/// Stops the work; no message is sent after this returns. Dirty: it waits
-/// for a delivery in progress.
+/// Stops the work and closes the source; no message is sent after this
+/// returns. Dirty: it waits for a delivery in progress.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn pipeline_cancel(ingest: ResourceArc<IngestResource>) -> rustler::Atom {
     ingest.control.cancel();
+    // Close the file (or let go of the binary) now, not when the resource
+    // is garbage collected.
+    let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
+    feeder.source = Source::Caller;
     atoms::ok()
 }
 
