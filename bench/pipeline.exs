@@ -97,37 +97,40 @@ defmodule Bench.Pipeline do
   # Runs `seq` and `pipe` alternately (after one warm-up each), so load
   # from elsewhere hits both alike. Median wall times, the median of the
   # per-pair ratios seq/pipe, median CPU seconds (all threads: BEAM and
-  # the worker pool) of each, and during the pipeline runs only: peak RSS
-  # growth (bytes) and the worst sleeper lateness (ms).
+  # the worker pool) of each, the worst sleeper lateness (ms) during the
+  # pipeline runs and the peak RSS growth (bytes) of a pipeline run.
   defp pairs(seq, pipe) do
-    seq.()
+    # RSS growth from one pipeline run before any sequential one (whose
+    # list of every chunk would raise the high-water mark).
     pipe.()
     :erlang.garbage_collect()
     baseline = rss()
+    sampler = spawn_probe(fn -> rss() end, 5, &max/2)
+    pipe.()
+    rss_growth = stop_probe(sampler) - baseline
+    seq.()
 
     runs =
       for i <- 1..@runs do
         # Alternate which goes first: the second of a pair may find the
         # machine calmer or busier.
         s = if rem(i, 2) == 1, do: timed(seq)
-        sampler = spawn_probe(fn -> rss() end, 5, &max/2)
         sleeper = spawn_probe(&sleep_lateness/0, 0, &max/2)
         p = timed(pipe)
-        peak = stop_probe(sampler)
         late = stop_probe(sleeper)
-        {s || timed(seq), p, peak, late}
+        {s || timed(seq), p, late}
       end
 
     mid = fn list -> Enum.at(Enum.sort(list), div(length(list), 2)) end
 
     %{
-      seq: mid.(for {{t, _}, _, _, _} <- runs, do: t),
-      pipe: mid.(for {_, {t, _}, _, _} <- runs, do: t),
-      ratio: mid.(for {{s, _}, {p, _}, _, _} <- runs, do: s / p),
-      seq_cpu: mid.(for {{_, c}, _, _, _} <- runs, do: c),
-      pipe_cpu: mid.(for {_, {_, c}, _, _} <- runs, do: c),
-      rss: Enum.max(for {_, _, peak, _} <- runs, do: peak) - baseline,
-      late: Enum.max(for {_, _, _, late} <- runs, do: late)
+      seq: mid.(for {{t, _}, _, _} <- runs, do: t),
+      pipe: mid.(for {_, {t, _}, _} <- runs, do: t),
+      ratio: mid.(for {{s, _}, {p, _}, _} <- runs, do: s / p),
+      seq_cpu: mid.(for {{_, c}, _, _} <- runs, do: c),
+      pipe_cpu: mid.(for {_, {_, c}, _} <- runs, do: c),
+      rss: rss_growth,
+      late: Enum.max(for {_, _, late} <- runs, do: late)
     }
   end
 
