@@ -103,10 +103,8 @@ defmodule Chunker.Native do
 
   def pipeline_check(_sizes, _hash, _compress), do: err()
   def pipeline_feed(_ingest, _data), do: err()
-  def pipeline_attach_binary(_ingest, _data), do: err()
-  def pipeline_attach_file(_ingest, _path), do: err()
-  def pipeline_pull(_ingest, _max), do: err()
-  def pipeline_pull_io(_ingest, _max), do: err()
+  def pipeline_start_binary(_ingest, _tag, _data, _slice), do: err()
+  def pipeline_start_file(_ingest, _tag, _path, _slice), do: err()
   def cdc_set_parallel_threshold(_bytes), do: err()
   def cdc_parallel_threshold, do: err()
   def pipeline_finish(_ingest), do: err()

@@ -228,10 +228,13 @@ defmodule Chunker.Pipeline do
         {:error, reason} -> raise Chunker.Error, reason: reason
       end
 
+    input = open_input(source, ingest, tag, spec.slice)
+
     %{
       ingest: ingest,
       tag: tag,
-      input: open_input(source, ingest),
+      input: input,
+      native?: input == :native,
       slice: spec.slice,
       known_fun: known_fun,
       compression: spec.compression,
@@ -261,26 +264,7 @@ defmodule Chunker.Pipeline do
   end
 
   # No message waiting: feed, finish, or wait for one.
-  defp advance(%{input: {:native, kind}, room: :ok} = state) do
-    pulled =
-      if kind == :file,
-        do: Native.pipeline_pull_io(state.ingest, state.slice),
-        else: Native.pipeline_pull(state.ingest, state.slice)
-
-    case pulled do
-      {room, n} when room in [:ok, :full] ->
-        {[], %{state | room: room, bytes: state.bytes + n}}
-
-      :eof ->
-        {:ok, total} = check_finish(Native.pipeline_finish(state.ingest))
-        {[], %{state | input: :done, total: total}}
-
-      {:error, reason} ->
-        raise Chunker.Error, reason: reason
-    end
-  end
-
-  defp advance(%{input: input, room: :ok} = state) when input != :done do
+  defp advance(%{input: input, room: :ok} = state) when input not in [:done, :native] do
     case pull(input, state.slice) do
       {:ok, piece, input} ->
         room = check(Native.pipeline_feed(state.ingest, piece))
@@ -306,7 +290,9 @@ defmodule Chunker.Pipeline do
 
   defp handle({:chunker_pipeline, _, :chunks, tuples, bytes}, state) do
     chunks = Enum.map(tuples, &to_chunk(&1, state.compression))
-    {chunks, %{state | to_ack: bytes, delivered: state.delivered + length(chunks)}}
+    # Bytes fed by a native feeder are counted as they come out.
+    fed = if state.native?, do: state.bytes + bytes, else: state.bytes
+    {chunks, %{state | to_ack: bytes, delivered: state.delivered + length(chunks), bytes: fed}}
   end
 
   defp handle({:chunker_pipeline, _, :ask, asks}, state) do
@@ -314,6 +300,9 @@ defmodule Chunker.Pipeline do
     :ok = Native.pipeline_decide(state.ingest, answers)
     {[], state}
   end
+
+  defp handle({:chunker_pipeline, _, :total, total}, state),
+    do: {[], %{state | input: :done, total: total}}
 
   defp handle({:chunker_pipeline, _, :error, reason}, _state),
     do: raise(Chunker.Error, reason: reason)
@@ -370,30 +359,29 @@ defmodule Chunker.Pipeline do
 
   # --- input -------------------------------------------------------------------
 
-  # Binaries and files are fed by the native side itself (`{:native, _}`): a
-  # binary is read in place, a file is read by Rust; only enumerables are
-  # pulled here.
-  defp open_input(data, ingest) when is_binary(data) do
-    :ok = Native.pipeline_attach_binary(ingest, data)
-    {:native, :binary}
-  end
+  # Binaries and files are fed by a native feeder thread (`:native`): a
+  # binary is read in place, a file is read by Rust; only the pieces of an
+  # enumerable are fed from here.
+  defp open_input(data, ingest, tag, slice) when is_binary(data),
+    do: started!(Native.pipeline_start_binary(ingest, tag, data, slice))
 
-  defp open_input({:file, path}, ingest), do: attach_file!(ingest, path)
-  defp open_input(%File.Stream{path: path}, ingest), do: attach_file!(ingest, path)
+  defp open_input({:file, path}, ingest, tag, slice), do: start_file!(ingest, tag, path, slice)
 
-  defp open_input(enum, _ingest) do
+  defp open_input(%File.Stream{path: path}, ingest, tag, slice),
+    do: start_file!(ingest, tag, path, slice)
+
+  defp open_input(enum, _ingest, _tag, _slice) do
     {:suspended, nil, cont} =
       Enumerable.reduce(enum, {:suspend, nil}, fn x, _ -> {:suspend, x} end)
 
     {:enum, cont, <<>>}
   end
 
-  defp attach_file!(ingest, path) do
-    case Native.pipeline_attach_file(ingest, IO.chardata_to_string(path)) do
-      :ok -> {:native, :file}
-      {:error, reason} -> raise Chunker.Error, reason: reason
-    end
-  end
+  defp start_file!(ingest, tag, path, slice),
+    do: started!(Native.pipeline_start_file(ingest, tag, IO.chardata_to_string(path), slice))
+
+  defp started!(:ok), do: :native
+  defp started!({:error, reason}), do: raise(Chunker.Error, reason: reason)
 
   # The next slice of at most `slice` bytes.
   defp pull({:binary, <<>>}, _slice), do: :done

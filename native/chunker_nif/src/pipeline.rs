@@ -12,7 +12,8 @@ use chunker_core::cdc::Error;
 use chunker_core::compress;
 use chunker_core::digest::HashAlgo;
 use chunker_core::metrics;
-use chunker_core::pipeline::file::{FileError, FileSource, Step};
+use chunker_core::pipeline::feeder::{self, Input, Outcome};
+use chunker_core::pipeline::file::{FileError, FileSource};
 use chunker_core::pipeline::{
     self, batch, pool, Compressor, Control, Known, Output, Pipeline, Room, SharedInput, Sink,
 };
@@ -42,9 +43,10 @@ mod atoms {
         blake3,
         none,
         set,
-        eof,
         file,
         file_changed,
+        total,
+        thread,
     }
 }
 
@@ -223,26 +225,26 @@ impl SharedInput for HeldBinary {
     }
 }
 
-/// Where the ingest's bytes come from when Rust reads them itself.
-enum Source {
-    /// Fed by the caller (`pipeline_feed`).
-    Caller,
-    /// A binary, fed in place from `pos`.
-    Binary(Arc<dyn SharedInput>, usize),
-    File(FileSource),
-}
-
 struct Feeder {
-    pipeline: Pipeline,
-    source: Source,
+    /// Fed by the caller (`pipeline_feed`) until a feeder thread takes it.
+    pipeline: Option<Pipeline>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// An ingest: the feeding side (serialized) and its control handle. When
 /// garbage collected unfinished (the caller died or dropped the stream),
-/// dropping the [`Pipeline`] cancels the work.
+/// the work is cancelled (a feeder thread stops within one slice).
 pub struct IngestResource {
     feeder: Mutex<Feeder>,
     control: Control,
+}
+
+impl Drop for IngestResource {
+    fn drop(&mut self) {
+        // Dropping a caller-fed pipeline cancels too; this also reaches a
+        // feeder thread's (and never blocks a scheduler).
+        self.control.cancel_nonblocking();
+    }
 }
 
 #[rustler::resource_impl]
@@ -302,8 +304,8 @@ fn pipeline_open<'a>(
     let control = p.control().clone();
     let resource = IngestResource {
         feeder: Mutex::new(Feeder {
-            pipeline: p,
-            source: Source::Caller,
+            pipeline: Some(p),
+            thread: None,
         }),
         control,
     };
@@ -342,36 +344,81 @@ fn pipeline_feed<'a>(
     data: Binary<'a>,
 ) -> Term<'a> {
     let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-    match feeder.pipeline.feed(data.as_slice()) {
+    let Some(pipeline) = feeder.pipeline.as_mut() else {
+        return feed_error(env, &Error::Finished);
+    };
+    match pipeline.feed(data.as_slice()) {
         Ok(r) => room(env, r),
         Err(e) => feed_error(env, &e),
     }
 }
 
-/// Makes the ingest read `binary` in place: `:ok`. Then `pipeline_pull`.
+/// Feeds `data` (read in place) on a feeder thread in slices of `slice`
+/// bytes: `:ok`. The thread sends `{:chunker_pipeline, tag, :total, n}`
+/// once everything is fed (or `{..., :error, reason}`).
 #[rustler::nif]
-fn pipeline_attach_binary(ingest: ResourceArc<IngestResource>, data: Binary) -> rustler::Atom {
-    let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-    feeder.source = Source::Binary(Arc::new(HeldBinary::new(data)), 0);
-    atoms::ok()
-}
-
-/// Makes the ingest read the file at `path` itself: `:ok` or `{:error,
-/// {:file, posix}}`. Then `pipeline_pull`.
-#[rustler::nif(schedule = "DirtyIo")]
-fn pipeline_attach_file<'a>(
+fn pipeline_start_binary<'a>(
     env: Env<'a>,
     ingest: ResourceArc<IngestResource>,
+    tag: u64,
+    data: Binary<'a>,
+    slice: usize,
+) -> Term<'a> {
+    let input = Input::Shared(Arc::new(HeldBinary::new(data)));
+    start(env, &ingest, tag, input, slice)
+}
+
+/// Like `pipeline_start_binary` for the file at `path` (opened here: `{:error,
+/// {:file, posix}}` if it cannot be).
+#[rustler::nif(schedule = "DirtyIo")]
+fn pipeline_start_file<'a>(
+    env: Env<'a>,
+    ingest: ResourceArc<IngestResource>,
+    tag: u64,
     path: Binary<'a>,
+    slice: usize,
 ) -> Term<'a> {
     use std::os::unix::ffi::OsStrExt;
     match FileSource::open(std::ffi::OsStr::from_bytes(path.as_slice())) {
-        Ok(source) => {
-            let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-            feeder.source = Source::File(source);
+        Ok(file) => start(env, &ingest, tag, Input::File(file), slice),
+        Err(e) => file_error(env, &e),
+    }
+}
+
+fn start<'a>(
+    env: Env<'a>,
+    ingest: &IngestResource,
+    tag: u64,
+    input: Input,
+    slice: usize,
+) -> Term<'a> {
+    let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(pipeline) = feeder.pipeline.take() else {
+        return feed_error(env, &Error::Finished);
+    };
+    let pid = env.pid();
+    let done = move |outcome: Outcome| {
+        let reply = |build: &dyn Fn(Env) -> Term| {
+            let _ = OwnedEnv::new().send_and_clear(&pid, |env| build(env));
+        };
+        match outcome {
+            Outcome::Total(n) => {
+                reply(&|env| (atoms::chunker_pipeline(), tag, atoms::total(), n).encode(env))
+            }
+            Outcome::Failed(e) => reply(&|env| {
+                let (_, reason): (rustler::Atom, Term) =
+                    file_error(env, &e).decode().expect("an error tuple");
+                (atoms::chunker_pipeline(), tag, atoms::error(), reason).encode(env)
+            }),
+            Outcome::Cancelled => {}
+        }
+    };
+    match feeder::spawn(pipeline, input, slice, done) {
+        Ok(handle) => {
+            feeder.thread = Some(handle);
             atoms::ok().encode(env)
         }
-        Err(e) => file_error(env, &e),
+        Err(e) => (atoms::error(), (atoms::thread(), e.to_string())).encode(env),
     }
 }
 
@@ -389,54 +436,14 @@ fn file_error<'a>(env: Env<'a>, e: &FileError) -> Term<'a> {
     }
 }
 
-/// Feeds the next at most `max` bytes of the attached source: `{:ok |
-/// :full, bytes_fed}`, `:eof` (everything was fed; call `pipeline_finish`)
-/// or `{:error, reason}`. For binaries (chunking only: dirty CPU).
-#[rustler::nif(schedule = "DirtyCpu")]
-fn pipeline_pull(env: Env, ingest: ResourceArc<IngestResource>, max: usize) -> Term {
-    pull(env, &ingest, max)
-}
-
-/// `pipeline_pull` for files (they are read here: dirty I/O).
-#[rustler::nif(schedule = "DirtyIo")]
-fn pipeline_pull_io(env: Env, ingest: ResourceArc<IngestResource>, max: usize) -> Term {
-    pull(env, &ingest, max)
-}
-
-fn pull<'a>(env: Env<'a>, ingest: &IngestResource, max: usize) -> Term<'a> {
-    let mut guard = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-    let Feeder { pipeline, source } = &mut *guard;
-    let max = max.max(1);
-    match source {
-        Source::Caller => (atoms::error(), atoms::none()).encode(env),
-        Source::Binary(input, pos) => {
-            let start = *pos;
-            let end = input.bytes().len().min(start + max);
-            if start == end {
-                return atoms::eof().encode(env);
-            }
-            *pos = end;
-            match pipeline.feed_shared(input, start..end) {
-                Ok(r) => (room(env, r), end - start).encode(env),
-                Err(e) => feed_error(env, &e),
-            }
-        }
-        Source::File(file) => {
-            let before = file.read();
-            match file.feed_block(pipeline, max) {
-                Ok(Step::Fed(r)) => (room(env, r), file.read() - before).encode(env),
-                Ok(Step::Eof) => atoms::eof().encode(env),
-                Err(e) => file_error(env, &e),
-            }
-        }
-    }
-}
-
 /// Ends the input: `{:ok, total_chunks}`.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn pipeline_finish(env: Env, ingest: ResourceArc<IngestResource>) -> Term {
     let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-    match feeder.pipeline.finish() {
+    let Some(pipeline) = feeder.pipeline.as_mut() else {
+        return feed_error(env, &Error::Finished);
+    };
+    match pipeline.finish() {
         Ok(total) => (atoms::ok(), total).encode(env),
         Err(e) => feed_error(env, &e),
     }
@@ -463,10 +470,15 @@ fn pipeline_decide(
 #[rustler::nif(schedule = "DirtyCpu")]
 fn pipeline_cancel(ingest: ResourceArc<IngestResource>) -> rustler::Atom {
     ingest.control.cancel();
-    // Close the file (or let go of the binary) now, not when the resource
-    // is garbage collected.
-    let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
-    feeder.source = Source::Caller;
+    // A feeder thread stops within one slice: wait for it, so its file is
+    // closed (and its binary let go) now.
+    let thread = {
+        let mut feeder = ingest.feeder.lock().unwrap_or_else(|p| p.into_inner());
+        feeder.thread.take()
+    };
+    if let Some(thread) = thread {
+        let _ = thread.join();
+    }
     atoms::ok()
 }
 

@@ -44,6 +44,7 @@
 
 pub mod batch;
 mod bytes;
+pub mod feeder;
 pub mod file;
 pub mod pool;
 mod sequential;
@@ -184,6 +185,9 @@ pub(crate) struct Shared {
     order: Mutex<Order>,
     /// Chunks waiting for a [`Control::decide`] answer (`Known::Ask`).
     parked: Mutex<HashMap<u64, worker::Hashed>>,
+    /// Signalled on every acknowledgement and on cancel ([`feeder`] waits
+    /// on it for room).
+    room_signal: (Mutex<()>, std::sync::Condvar),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -207,6 +211,7 @@ impl Control {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                 Some(v.saturating_sub(bytes))
             });
+        self.shared.signal_room();
         self.room(0)
     }
 
@@ -244,6 +249,14 @@ impl Control {
     /// is not called after this returns.
     pub fn cancel(&self) {
         self.shared.shut();
+        self.shared.signal_room();
+    }
+
+    /// [`Control::cancel`] without waiting for a delivery in progress (from
+    /// a destructor): the sink may still be called once.
+    pub fn cancel_nonblocking(&self) {
+        self.shared.shut_nonblocking();
+        self.shared.signal_room();
     }
 
     /// Whether the pipeline was cancelled (explicitly or by a gone sink).
@@ -267,6 +280,8 @@ pub struct Pipeline {
     max_chunk: usize,
     next_seq: u64,
     cuts: Vec<Chunk>,
+    /// Dropping does not cancel ([`Pipeline::detach`]).
+    detached: bool,
 }
 
 impl Pipeline {
@@ -292,6 +307,7 @@ impl Pipeline {
                 closed: false,
             }),
             parked: Mutex::new(HashMap::new()),
+            room_signal: (Mutex::new(()), std::sync::Condvar::new()),
         });
         Pipeline {
             control: Control {
@@ -305,12 +321,25 @@ impl Pipeline {
             max_chunk: options.config.max_size(),
             next_seq: 0,
             cuts: Vec::new(),
+            detached: false,
         }
     }
 
     /// The control handle.
     pub fn control(&self) -> &Control {
         &self.control
+    }
+
+    /// Lets go of the feeding side after [`Pipeline::finish`] without
+    /// cancelling: the queued chunks are still delivered (cancel through a
+    /// [`Control`]).
+    pub fn detach(mut self) {
+        self.detached = true;
+    }
+
+    /// Whether more may be fed now (counting the undecided chunk's bytes).
+    pub fn room(&self) -> Room {
+        self.control.room(self.chunker.fed() - self.tail_start)
     }
 
     /// Total bytes fed.
@@ -484,8 +513,11 @@ impl Pipeline {
 }
 
 impl Drop for Pipeline {
-    /// Cancels unless everything was delivered; never blocks.
+    /// Cancels unless everything was delivered (or detached); never blocks.
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         let shared = &self.control.shared;
         let complete = match shared.order.try_lock() {
             Ok(order) => order.closed && !self.control.is_cancelled(),

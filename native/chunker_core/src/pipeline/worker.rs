@@ -166,6 +166,33 @@ fn complete(shared: &Shared, output: Output) {
 }
 
 impl Shared {
+    /// Wakes a feeder waiting for room.
+    pub(crate) fn signal_room(&self) {
+        let (lock_, cvar) = &self.room_signal;
+        drop(lock(lock_));
+        cvar.notify_all();
+    }
+
+    /// Waits until `room()` says there is room or the ingest is cancelled
+    /// (`false` then).
+    pub(crate) fn wait_room(&self, room: impl Fn() -> super::Room) -> bool {
+        let (m, cvar) = &self.room_signal;
+        let mut guard = lock(m);
+        loop {
+            if self.cancelled.load(Ordering::Acquire) {
+                return false;
+            }
+            if room() == super::Room::Free {
+                return true;
+            }
+            // The timeout only guards against a missed signal.
+            guard = cvar
+                .wait_timeout(guard, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     /// Cancels: drops buffered bytes; the sink is not called afterwards.
     pub(crate) fn shut(&self) {
         self.cancelled.store(true, Ordering::Release);
