@@ -3,8 +3,10 @@
 //! The pipeline's worker threads send results to the process that opened
 //! it: `{:chunker_pipeline, tag, :chunks, [{offset, length, hash, known,
 //! compressed, data}], bytes}`, `{:chunker_pipeline, tag, :ask, [{seq,
-//! hash}]}` and `{:chunker_pipeline, tag, :error, reason}`. Every NIF here
-//! returns promptly: feeds are bounded by the caller's slice size.
+//! hash}]}` and `{:chunker_pipeline, tag, :error, reason}`; a feeder thread
+//! (binaries and files) ends with `{:chunker_pipeline, tag, :total, n}`.
+//! Every NIF here returns promptly: feeds are bounded by the caller's slice
+//! size.
 
 use crate::errors;
 use chunker_core::cache::HashCache;
@@ -399,7 +401,7 @@ fn start<'a>(
     let pid = env.pid();
     let done = move |outcome: Outcome| {
         let reply = |build: &dyn Fn(Env) -> Term| {
-            let _ = OwnedEnv::new().send_and_clear(&pid, |env| build(env));
+            let _ = OwnedEnv::new().send_and_clear(&pid, build);
         };
         match outcome {
             Outcome::Total(n) => {
