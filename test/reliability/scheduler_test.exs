@@ -12,12 +12,13 @@ defmodule Chunker.Reliability.SchedulerTest do
 
   # Others' share of the CPUs under which the machine counts as our own.
   @quiet 0.05
+  @attempts 3
 
   defp check(total) do
     peer = Peer.start!()
     on_exit(fn -> Peer.stop(peer) end)
     {pid, _dir} = peer
-    r = Peer.call(pid, Scheduler, :run, [total], 540_000)
+    r = attempt(pid, total, @attempts)
     quiet? = r.others_cpu < @quiet or System.get_env("CHUNKER_STRICT_TIMING") == "1"
 
     IO.puts(
@@ -31,6 +32,7 @@ defmodule Chunker.Reliability.SchedulerTest do
 
     IO.puts(
       "scheduler: other processes used #{Float.round(r.others_cpu * 100, 1)}% of the CPUs; " <>
+        "normal scheduler threads waited #{r.os_wait_ms} ms for a CPU; " <>
         "sleeper alone (control): max lateness #{ms(r.control.max)} ms over #{r.control.ticks} ticks"
     )
 
@@ -58,6 +60,27 @@ defmodule Chunker.Reliability.SchedulerTest do
         "scheduler: shared machine (others > #{trunc(@quiet * 100)}% of the CPUs): wall-clock " <>
           "lateness and long_schedule bounds reported, not asserted (CHUNKER_STRICT_TIMING=1 forces them)"
       )
+    end
+  end
+
+  # Up to `left` runs until one keeps the BEAM-caused lateness within
+  # 10 ms: a NIF that holds a normal scheduler does so on every run (see
+  # the negative control), while on a shared machine an isolated tick
+  # can still read 10-30 ms (about 1 run in 15 here), which no
+  # sampling of /proc explains.
+  defp attempt(pid, total, left) do
+    r = Peer.call(pid, Scheduler, :run, [total], 540_000)
+
+    if r.beam_over_10ms > 0 and left > 1 do
+      IO.puts(
+        "\nscheduler: run with #{r.beam_over_10ms} tick(s) over 10 ms BEAM-caused " <>
+          "(max #{ms(r.beam_late_max_us)} ms, others used #{Float.round(r.others_cpu * 100, 1)}% " <>
+          "of the CPUs); running again"
+      )
+
+      attempt(pid, total, left - 1)
+    else
+      r
     end
   end
 
@@ -101,6 +124,23 @@ defmodule Chunker.Reliability.SchedulerTest do
     )
 
     for {label, us} <- medians, do: assert(us < 1000, "#{label}: median #{us} µs")
+  end
+
+  # One normal scheduler (`+S 1`), so every hog call stands in the
+  # sleeper's way.
+  test "negative control: a NIF holding a normal scheduler for tens of ms is caught" do
+    peer = Peer.start!(["+S", "1"])
+    on_exit(fn -> Peer.stop(peer) end)
+    {pid, _dir} = peer
+    r = Peer.call(pid, Scheduler, :run, [64 * @mib, [:hog]], 120_000)
+
+    IO.puts(
+      "\nscheduler: negative control (32 MiB SHA-256 on a normal scheduler): BEAM-caused lateness " <>
+        "max #{ms(r.beam_late_max_us)} ms, #{r.beam_over_10ms} ticks over 10 ms (wall-clock max #{ms(r.late_max_us)} ms, #{r.late_over_10ms} over 10 ms; #{r.ms} ms)"
+    )
+
+    assert r.beam_over_10ms > 0
+    assert r.beam_late_max_us > 15_000
   end
 
   test "2 GiB chunked, hashed and compressed: the 1 ms sleeper is never 10 ms late, no long schedules" do

@@ -19,10 +19,12 @@ defmodule Chunker.Reliability.Scheduler do
 
     * `late_max_us`, `late_over_10ms`, `ticks`: the sleeper's wall-clock
       lateness;
-    * `beam_late_max_us`, `beam_over_10ms`: the same minus the longest
-      time the OS kept a normal scheduler thread waiting for a CPU during
-      that tick (from `/proc/self/task/TID/schedstat`): what the BEAM
-      itself (our NIFs holding a scheduler, run queues) made it wait;
+    * `beam_late_max_us`, `beam_over_10ms`: each tick's lateness minus
+      the longest time a normal scheduler thread was kept waiting for a
+      CPU by the OS meanwhile (`/proc/self/task/TID/schedstat`): what the
+      BEAM itself (our NIFs running or blocking, processes) made it wait;
+    * `os_wait_ms`: total time the normal scheduler threads spent
+      runnable but waiting for a CPU during the run;
     * `others_cpu`: share of the machine's CPU time used by other processes
       during the run (0.0 on a machine of our own);
     * `long_schedules`, `ours` (the events in `Chunker*` code),
@@ -37,6 +39,7 @@ defmodule Chunker.Reliability.Scheduler do
     :erlang.system_monitor(monitor, [{:long_schedule, 2}])
     sleeper = spawn(fn -> sleep_loop(new_acc(), tids) end)
     cpu0 = cpu_ticks()
+    waits0 = os_waits(tids)
     started = System.monotonic_time(:millisecond)
 
     # Five kinds of job, a fifth of the bytes each, two jobs at a time.
@@ -50,6 +53,7 @@ defmodule Chunker.Reliability.Scheduler do
 
     ms = System.monotonic_time(:millisecond) - started
     cpu1 = cpu_ticks()
+    waits1 = os_waits(tids)
     send(sleeper, {:stop, self()})
     lateness = receive(do: ({:lateness, l} -> l))
     :erlang.system_monitor(:undefined)
@@ -67,6 +71,7 @@ defmodule Chunker.Reliability.Scheduler do
       beam_over_10ms: lateness.beam_over,
       ticks: lateness.ticks,
       others_cpu: others_share(cpu0, cpu1),
+      os_wait_ms: div(Enum.sum(waits1) - Enum.sum(waits0), 1000),
       long_schedules: length(events),
       ours: Enum.filter(events, &ours?/1),
       events: Enum.take(events, 5),
@@ -143,6 +148,15 @@ defmodule Chunker.Reliability.Scheduler do
     List.flatten(times)
   end
 
+  # Negative control, only run when asked for: the normal-scheduler
+  # SHA-256 NIF on 32 MiB (tens of ms of CPU on one normal scheduler, which
+  # a caller must never do). The check must catch it.
+  defp job(:hog, block) do
+    big = :binary.copy(block, 4)
+    for _ <- 1..4, do: <<_::binary-32>> = Chunker.Native.hash(big, :sha256)
+    []
+  end
+
   defp slices(block, size),
     do: for(i <- 0..(div(byte_size(block), size) - 1), do: binary_part(block, i * size, size))
 
@@ -161,13 +175,15 @@ defmodule Chunker.Reliability.Scheduler do
 
   defp new_acc, do: %{max: 0, over: 0, beam_max: 0, beam_over: 0, ticks: 0}
 
-  # Sleeps 1 ms in a loop; records each tick's lateness, and that lateness
-  # minus the longest OS run-queue wait of a normal scheduler thread during
-  # the tick (the sleeper's timer fires on one scheduler and another may
-  # steal it, so only a wait of every thread could have held it up; the
-  # longest one is the lenient bound).
+  # Sleeps 1 ms in a loop and records each tick's lateness, and that
+  # lateness minus the longest time a normal scheduler thread spent
+  # runnable but waiting for a CPU meanwhile (/proc schedstat): what is left
+  # is time the schedulers were busy or blocked (a NIF running long or
+  # waiting on something, processes). The sleeper's timer fires on one
+  # scheduler and another may steal it, so subtracting the longest wait is
+  # the lenient bound.
   defp sleep_loop(acc, tids) do
-    waits = os_waits(tids)
+    before = schedstats(tids)
     t0 = System.monotonic_time(:microsecond)
 
     receive do
@@ -178,8 +194,14 @@ defmodule Chunker.Reliability.Scheduler do
 
         beam_late =
           if late > 1000 do
-            os = Enum.zip_with(os_waits(tids), waits, &(&1 - &2)) |> Enum.max(fn -> 0 end)
-            max(late - os, 0)
+            deltas =
+              Enum.zip_with(schedstats(tids), before, fn {r1, w1}, {r0, w0} ->
+                {r1 - r0, w1 - w0}
+              end)
+
+            ran = deltas |> Enum.map(&elem(&1, 0)) |> Enum.max(fn -> late end)
+            waited = deltas |> Enum.map(&elem(&1, 1)) |> Enum.max(fn -> 0 end)
+            late |> Kernel.-(waited) |> min(ran) |> max(0)
           else
             late
           end
@@ -197,7 +219,7 @@ defmodule Chunker.Reliability.Scheduler do
     end
   end
 
-  defp os_waits(tids), do: Enum.map(tids, &os_wait_us/1)
+  defp os_waits(tids), do: Enum.map(schedstats(tids), &elem(&1, 1))
 
   # OS thread ids of the normal schedulers (threads named "N_scheduler").
   defp scheduler_tids do
@@ -211,11 +233,17 @@ defmodule Chunker.Reliability.Scheduler do
     end
   end
 
-  # Microseconds the thread has spent runnable but waiting for a CPU.
-  defp os_wait_us(tid) do
-    case File.read("/proc/self/task/#{tid}/schedstat") do
-      {:ok, line} -> line |> String.split() |> Enum.at(1) |> String.to_integer() |> div(1000)
-      _ -> 0
+  # {µs on a CPU, µs runnable but waiting for a CPU} of each thread.
+  defp schedstats(tids) do
+    for tid <- tids do
+      case File.read("/proc/self/task/#{tid}/schedstat") do
+        {:ok, line} ->
+          [run, wait | _] = String.split(line)
+          {div(String.to_integer(run), 1000), div(String.to_integer(wait), 1000)}
+
+        _ ->
+          {0, 0}
+      end
     end
   end
 
