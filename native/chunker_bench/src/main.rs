@@ -24,6 +24,7 @@ const GROUPS: &[Group] = &[
     ("hash", hash::run),
     ("nix", nix::run),
     ("pipeline", pipeline::run),
+    ("pipeline-metrics", pipeline::run_metrics),
     ("compress", compress::run),
     ("nar", nar::run),
 ];

@@ -1,7 +1,8 @@
 //! Ingest pipeline: chunk + SHA-256 + zstd on the worker pool vs the same
-//! stages one after another on one thread (the reference), and the cost of
-//! metrics (off, sampled 1%, always). Build with
-//! `RUSTFLAGS="--cfg chunker_no_metrics"` for the build without metrics.
+//! stages one after another on one thread (the reference), the digest
+//! cache, and (group `pipeline-metrics`) the cost of metrics: off, sampled
+//! 1%, always. Build with `RUSTFLAGS="--cfg chunker_no_metrics"` for the
+//! build without metrics.
 
 use crate::data;
 use crate::harness::{median_seconds, Args, Case};
@@ -160,6 +161,24 @@ pub fn run(args: &Args) -> Vec<Case> {
             halves_cpu,
         ]);
     }
+    cases.extend(cache_cases(&real, args));
+    cases
+}
+
+/// The `pipeline-metrics` group: only the metrics cases (run it from a
+/// build with and one without `--cfg chunker_no_metrics`, alternately).
+pub fn run_metrics(args: &Args) -> Vec<Case> {
+    let real = data::real(args.bytes());
+    let cases = metrics_cases(&real, args);
+    metrics::configure(0.0).expect("valid rate");
+    cases
+}
+
+/// Pipeline zstd-1 with metrics off, sampled 1% and always (only off in a
+/// build without metrics).
+fn metrics_cases(real: &[u8], args: &Args) -> Vec<Case> {
+    let n = real.len();
+    let mut cases = Vec::new();
     let build = if cfg!(chunker_no_metrics) {
         "no-metrics-build"
     } else {
@@ -175,7 +194,7 @@ pub fn run(args: &Args) -> Vec<Case> {
             format!("pipeline/zstd-1/{build}/metrics-{name}"),
             n,
             median_seconds(args.runs, || {
-                black_box(ingest(&real, 1));
+                black_box(ingest(real, 1));
             }),
         );
         let case = match &off {
@@ -187,8 +206,6 @@ pub fn run(args: &Args) -> Vec<Case> {
         }
         cases.push(case);
     }
-    metrics::configure(0.0).expect("valid rate");
-    cases.extend(cache_cases(&real, args));
     cases
 }
 
