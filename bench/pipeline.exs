@@ -9,7 +9,10 @@
 # alternately (PIPELINE_BENCH_RUNS pairs, default 5), and prints median MB/s,
 # the median of the per-pair speed-ups and the CPU time ratio. During the pipeline runs it also records
 # the peak RSS growth and how late a process sleeping 1 ms in a loop on a
-# normal scheduler wakes up. Then metrics off vs sampled vs always on.
+# normal scheduler wakes up (and how much of that the BEAM caused: the
+# lateness minus the least time any normal scheduler thread waited for a
+# CPU meanwhile, from /proc/self/task/*/schedstat), with the CPU time other
+# processes used meanwhile. Then metrics off vs sampled vs always on.
 Code.require_file("support/harness.exs", __DIR__)
 
 defmodule Bench.Pipeline do
@@ -27,7 +30,7 @@ defmodule Bench.Pipeline do
     )
 
     IO.puts(
-      "\n| case | median s | MB/s | speed-up vs sequential | CPU s per run | peak RSS growth MiB | max sleeper lateness ms |"
+      "\n| case | median s | MB/s | speed-up vs sequential | CPU s per run | peak RSS growth MiB | max sleeper lateness ms (BEAM-caused) |"
     )
 
     IO.puts("| --- | --- | --- | --- | --- | --- | --- |")
@@ -45,12 +48,18 @@ defmodule Bench.Pipeline do
           seq_cpu: seq_cpu,
           pipe_cpu: pipe_cpu,
           rss: rss,
-          late: late
+          late: late,
+          others: others
         } = pairs(seq_run, pipe_run)
 
         row("sequential zstd-#{level}", seq, bytes, nil, seq_cpu, nil, nil)
         row("pipeline zstd-#{level}", pipe, bytes, ratio, pipe_cpu, rss, late)
-        IO.puts("| (CPU s pipeline / sequential: #{f(pipe_cpu / seq_cpu, 3)}) | | | | | | |")
+
+        IO.puts(
+          "| (CPU s pipeline / sequential: #{f(pipe_cpu / seq_cpu, 3)}; other processes " <>
+            "used up to #{f(others, 2)} CPU s during a pipeline run) | | | | | | |"
+        )
+
         %{level: level, mbs: bytes / pipe / 1.0e6, speedup: ratio, rss: rss, late: late}
       end
 
@@ -90,7 +99,7 @@ defmodule Bench.Pipeline do
     IO.puts(
       "| #{name} | #{f(t, 3)} | #{f(bytes / t / 1.0e6, 1)} | " <>
         "#{if speedup, do: f(speedup, 2) <> "x", else: "-"} | #{f(cpu, 3)} | " <>
-        "#{if rss, do: f(rss / 1_048_576, 1), else: "-"} | #{if late, do: f(late, 2), else: "-"} |"
+        "#{if rss, do: f(rss / 1_048_576, 1), else: "-"} | #{late_cell(late)} |"
     )
   end
 
@@ -115,10 +124,14 @@ defmodule Bench.Pipeline do
         # Alternate which goes first: the second of a pair may find the
         # machine calmer or busier.
         s = if rem(i, 2) == 1, do: timed(seq)
-        sleeper = spawn_probe(&sleep_lateness/0, 0, &max/2)
+        sleeper = spawn_probe(&sleep_lateness/0, 0, &max_pair/2)
+        {busy0, ours0} = machine_ticks()
         p = timed(pipe)
+        {busy1, ours1} = machine_ticks()
         late = stop_probe(sleeper)
-        {s || timed(seq), p, late}
+        # CPU seconds other processes used during the pipeline run.
+        others = max(busy1 - busy0 - (ours1 - ours0), 0) / 100
+        {s || timed(seq), p, {late, others}}
       end
 
     mid = fn list -> Enum.at(Enum.sort(list), div(length(list), 2)) end
@@ -130,7 +143,8 @@ defmodule Bench.Pipeline do
       seq_cpu: mid.(for {{_, c}, _, _} <- runs, do: c),
       pipe_cpu: mid.(for {_, {_, c}, _} <- runs, do: c),
       rss: rss_growth,
-      late: Enum.max(for {_, _, late} <- runs, do: late)
+      late: Enum.reduce(for({_, _, {late, _}} <- runs, do: late), &max_pair/2),
+      others: Enum.max(for {_, _, {_, others}} <- runs, do: others)
     }
   end
 
@@ -149,10 +163,59 @@ defmodule Bench.Pipeline do
     (String.to_integer(Enum.at(fields, 11)) + String.to_integer(Enum.at(fields, 12))) / 100
   end
 
+  defp late_cell(nil), do: "-"
+  defp late_cell({late, beam}), do: "#{f(late, 2)} (#{f(beam, 2)})"
+
+  # {ms late, ms of that not explained by the OS keeping every normal
+  # scheduler thread waiting for a CPU (BEAM-caused)}.
   defp sleep_lateness do
+    tids =
+      case Process.get(:tids) do
+        nil -> tap_put(scheduler_tids())
+        tids -> tids
+      end
+
+    waits = os_waits(tids)
     t0 = System.monotonic_time(:microsecond)
     Process.sleep(1)
-    (System.monotonic_time(:microsecond) - t0 - 1000) / 1000
+    late = System.monotonic_time(:microsecond) - t0 - 1000
+    waited = Enum.zip_with(os_waits(tids), waits, &(&1 - &2)) |> Enum.min(fn -> 0 end)
+    {late / 1000, max(late - waited, 0) / 1000}
+  end
+
+  defp tap_put(tids) do
+    Process.put(:tids, tids)
+    tids
+  end
+
+  defp max_pair({a, b}, {c, d}), do: {max(a, c), max(b, d)}
+
+  # OS thread ids of the normal schedulers (named "N_scheduler").
+  defp scheduler_tids do
+    for tid <- File.ls!("/proc/self/task"),
+        {:ok, name} = File.read("/proc/self/task/#{tid}/comm"),
+        String.trim(name) =~ ~r/^\d+_scheduler$/,
+        do: tid
+  end
+
+  # µs each thread spent runnable but waiting for a CPU.
+  defp os_waits(tids) do
+    for tid <- tids do
+      case File.read("/proc/self/task/#{tid}/schedstat") do
+        {:ok, line} -> line |> String.split() |> Enum.at(1) |> String.to_integer() |> div(1000)
+        _ -> 0
+      end
+    end
+  end
+
+  # {busy ticks of the machine, ticks of this OS process}.
+  defp machine_ticks do
+    [_ | fields] = "/proc/stat" |> File.read!() |> String.split("\n") |> hd() |> String.split()
+
+    [user, nice, system, _idle, _iowait, irq, softirq, steal | _] =
+      Enum.map(fields, &String.to_integer/1)
+
+    {user + nice + system + irq + softirq + steal, round(cpu_seconds() * 100)}
   end
 
   # A process calling `probe` in a loop (pausing `pause` ms), folding values.
