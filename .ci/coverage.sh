@@ -12,7 +12,10 @@ min=${CHUNKER_CORE_COVERAGE_MIN:-90}
 host=$(rustc -vV | sed -n 's/^host: //p')
 tools="$(rustc --print sysroot)/lib/rustlib/$host/bin"
 if [ ! -x "$tools/llvm-profdata" ]; then
-  rustup component add llvm-tools >/dev/null 2>&1 || rustup component add llvm-tools-preview >/dev/null
+  rustup component add llvm-tools >/dev/null 2>&1 || rustup component add llvm-tools-preview >/dev/null || {
+    echo "coverage: needs the llvm-tools rustup component (rustup component add llvm-tools)"
+    exit 1
+  }
 fi
 
 out="$PWD/native/target/coverage"
@@ -38,8 +41,10 @@ while read -r exe; do objects+=(--object "$exe"); done < <(
   2>/dev/null >"$log"
 # Columns: file, regions, missed, cover, functions, missed, executed,
 # lines, missed, cover, branches...
-echo "file lines missed cover"
-sed "s|$PWD/native/chunker_core/src/||" "$log" | awk '$8 ~ /^[0-9]+$/ {print $1, $8, $9, $10}' | column -t
+sed "s|$PWD/native/chunker_core/src/||" "$log" | awk '
+  BEGIN { printf "%-28s %7s %7s %8s\n", "file", "lines", "missed", "cover" }
+  $8 ~ /^[0-9]+$/ { printf "%-28s %7s %7s %8s\n", $1, $8, $9, $10 }'
+
 read -r lines missed < <(awk '$1 == "TOTAL" {print $8, $9}' "$log")
 pct=$(awk -v l="$lines" -v m="$missed" 'BEGIN {printf "%.1f", 100 * (l - m) / l}')
 echo "coverage: chunker_core lines $pct% ($((lines - missed))/$lines), minimum $min%"
