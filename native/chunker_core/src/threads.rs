@@ -6,8 +6,18 @@
 //! [`lower_priority`] when it starts, so on a busy machine the kernel runs a
 //! waking scheduler thread before our bulk work instead of sharing the cores
 //! with it evenly.
+//!
+//! Long single-threaded calls (compressing or hashing megabytes) get the
+//! same treatment through [`offload`]: a caller on a thread we do not own
+//! (a BEAM dirty scheduler) hands the work to a lowered pool thread and
+//! sleeps until it is done, instead of competing with the normal
+//! schedulers at full priority.
 
 use std::sync::OnceLock;
+
+/// Work on at least this many bytes is [`offload`]ed: about 1-3 ms of
+/// compression, against a hand-off of some 10-30 µs.
+pub const OFFLOAD_MIN_BYTES: usize = 1 << 20;
 
 /// Nice value of background threads (19, the lowest priority: idle cores
 /// still go to the pool, so throughput is unchanged when the BEAM is idle).
@@ -42,6 +52,29 @@ pub fn init_global_pool() {
         // An error only means the global pool already exists.
         let _ = pool_builder("chunker-global").build_global();
     });
+}
+
+/// Runs `work` (on about `bytes` bytes) on the lowered-priority offload
+/// pool and waits for it, the calling thread asleep, when `bytes` is at
+/// least [`OFFLOAD_MIN_BYTES`]; runs it on the calling thread when the work
+/// is smaller, the caller is already a pool thread, or no pool could be
+/// started. A panic in `work` resumes on the caller.
+pub fn offload<R: Send>(bytes: usize, work: impl FnOnce() -> R + Send) -> R {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    if bytes < OFFLOAD_MIN_BYTES || rayon::current_thread_index().is_some() {
+        return work();
+    }
+    let pool = POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        pool_builder("chunker-offload")
+            .num_threads(cores)
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -93,6 +126,31 @@ mod tests {
         assert_eq!(priority(), before, "only the pool's threads change");
         let name = pool.install(|| std::thread::current().name().map(String::from));
         assert!(name.unwrap().starts_with("threads-test-"));
+    }
+
+    #[test]
+    fn offload_runs_big_work_on_a_pool_thread_and_small_work_inline() {
+        let caller = std::thread::current().id();
+        let (thread, name) = offload(OFFLOAD_MIN_BYTES, || {
+            let t = std::thread::current();
+            (t.id(), t.name().map(String::from))
+        });
+        assert_ne!(thread, caller);
+        assert!(name.unwrap().starts_with("chunker-offload-"));
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            offload(OFFLOAD_MIN_BYTES, priority),
+            (WORKER_NICE, libc::SCHED_BATCH)
+        );
+        let small = offload(OFFLOAD_MIN_BYTES - 1, || std::thread::current().id());
+        assert_eq!(small, caller);
+        let nested = offload(OFFLOAD_MIN_BYTES, || {
+            let outer = std::thread::current().id();
+            offload(OFFLOAD_MIN_BYTES, || std::thread::current().id()) == outer
+        });
+        assert!(nested, "work offloaded from a pool thread stays on it");
+        let panicked = std::panic::catch_unwind(|| offload(OFFLOAD_MIN_BYTES, || panic!("boom")));
+        assert!(panicked.is_err(), "a panic reaches the caller");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::timeslice;
 use crate::{atoms, errors};
 use chunker_core::cdc::{self, ChunkerConfig, HashedChunk, HashingStream, Payload};
 use chunker_core::digest::HashAlgo;
+use chunker_core::threads::offload;
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
@@ -91,7 +92,8 @@ fn chunk_eager<'a>(
         Ok(v) => v,
         Err(e) => return e,
     };
-    let chunks: Vec<Term> = cdc::chunk_digests(&config, data.as_slice(), algo)
+    let src = data.as_slice();
+    let chunks: Vec<Term> = offload(src.len(), || cdc::chunk_digests(&config, src, algo))
         .into_iter()
         .map(|(chunk, digest)| {
             let payload = if payloads {
@@ -163,7 +165,8 @@ fn chunker_open<'a>(env: Env<'a>, sizes: Term<'a>, hash: Term<'a>, payloads: boo
 
 fn feed_locked<'a>(env: Env<'a>, stream: &mut HashingStream, data: &Binary<'a>) -> Term<'a> {
     let mut out = Vec::new();
-    match stream.feed(data.as_slice(), &mut out) {
+    let src = data.as_slice();
+    match offload(src.len(), || stream.feed(src, &mut out)) {
         Ok(()) => {
             let chunks: Vec<Term> = out
                 .iter()

@@ -4,6 +4,7 @@
 
 use crate::atoms::{error, finished, invalid_options, ok};
 use chunker_core::compress::{self as core, auto, batch, dict::Dictionary, stream, Algo, Error};
+use chunker_core::threads::offload;
 use rustler::{Atom, Binary, Encoder, Env, Error as NifError, NewBinary, ResourceArc, Term};
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -23,6 +24,10 @@ rustler::atoms! {
     level,
     not_a_handle,
 }
+
+/// Decompression work is estimated at this many times the input size
+/// (for [`offload`]).
+const EXPANSION: usize = 8;
 
 /// Output buffers above this capacity are freed after a call, not kept.
 const KEEP_OUT_MAX: usize = 64 << 20;
@@ -132,7 +137,8 @@ fn compress<'a>(
 ) -> Result<Term<'a>, NifError> {
     let algo = decode_algo(algo)?;
     Ok(with_out(|out| {
-        let r = core::compress_into(data.as_slice(), algo, lvl, out);
+        let src = data.as_slice();
+        let r = offload(src.len(), || core::compress_into(src, algo, lvl, out));
         out_result(env, r, out)
     }))
 }
@@ -146,10 +152,11 @@ fn decompress<'a>(
 ) -> Result<Term<'a>, NifError> {
     let format = decode_format(format)?;
     Ok(with_out(|out| {
-        let r = match format {
-            Some(algo) => core::decompress_into(data.as_slice(), algo, limit, out),
-            None => core::decompress_auto_into(data.as_slice(), limit, out).map(|(_, n)| n),
-        };
+        let src = data.as_slice();
+        let r = offload(src.len().saturating_mul(EXPANSION), || match format {
+            Some(algo) => core::decompress_into(src, algo, limit, out),
+            None => core::decompress_auto_into(src, limit, out).map(|(_, n)| n),
+        });
         out_result(env, r, out)
     }))
 }
@@ -171,7 +178,11 @@ fn compress_auto<'a>(
 ) -> Result<Term<'a>, NifError> {
     let algo = decode_algo(algo)?;
     Ok(with_out(|out| {
-        match auto::compress_auto_into(data.as_slice(), algo, lvl, min_savings, out) {
+        let src = data.as_slice();
+        let chosen = offload(src.len(), || {
+            auto::compress_auto_into(src, algo, lvl, min_savings, out)
+        });
+        match chosen {
             Ok(Algo::None) => (ok(), (none(), data.to_term(env))).encode(env),
             Ok(chosen) => (ok(), (algo_atom(chosen), out_binary(env, out))).encode(env),
             Err(e) => (error(), reason(env, &e)).encode(env),
@@ -261,15 +272,17 @@ fn stream_call<'a>(
     let input = data.as_ref().map(|b| b.as_slice());
     with_out(|out| {
         let r = if let Ok(enc) = handle.decode::<ResourceArc<EncoderResource>>() {
-            let mut enc = enc.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = enc.0.lock().unwrap_or_else(|p| p.into_inner());
+            let enc = &mut *guard;
             match input {
-                Some(src) => enc.update(src, out),
+                Some(src) => offload(src.len(), || enc.update(src, out)),
                 None => enc.finish(out),
             }
         } else if let Ok(dec) = handle.decode::<ResourceArc<DecoderResource>>() {
-            let mut dec = dec.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = dec.0.lock().unwrap_or_else(|p| p.into_inner());
+            let dec = &mut *guard;
             match input {
-                Some(src) => dec.update(src, out),
+                Some(src) => offload(src.len().saturating_mul(EXPANSION), || dec.update(src, out)),
                 None => dec.finish(out),
             }
         } else {
@@ -327,7 +340,8 @@ fn zstd_dict_compress<'a>(
     data: Binary<'a>,
 ) -> Term<'a> {
     with_out(|out| {
-        let r = d.0.compress_into(data.as_slice(), out);
+        let src = data.as_slice();
+        let r = offload(src.len(), || d.0.compress_into(src, out));
         out_result(env, r, out)
     })
 }
@@ -340,7 +354,10 @@ fn zstd_dict_decompress<'a>(
     limit: u64,
 ) -> Term<'a> {
     with_out(|out| {
-        let r = d.0.decompress_into(data.as_slice(), limit, out);
+        let src = data.as_slice();
+        let r = offload(src.len().saturating_mul(EXPANSION), || {
+            d.0.decompress_into(src, limit, out)
+        });
         out_result(env, r, out)
     })
 }

@@ -1,9 +1,10 @@
 //! Hashing NIFs: one-shot, streaming (resource) and batch.
 
+use crate::timeslice;
 use chunker_core::digest::{self, HashAlgo, Hasher};
+use chunker_core::threads::offload;
 use rustler::{Atom, Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 use std::sync::Mutex;
-use std::time::Instant;
 
 rustler::atoms! {
     ok,
@@ -29,13 +30,6 @@ fn algo(a: Atom) -> rustler::NifResult<HashAlgo> {
     }
 }
 
-/// Tells the VM what share of its ~1 ms timeslice the work since `start`
-/// took, so a process hashing many slices in a row is preempted fairly.
-fn account(env: Env, start: Instant) {
-    let percent = (start.elapsed().as_micros() / 10).clamp(1, 100) as i32;
-    rustler::schedule::consume_timeslice(env, percent);
-}
-
 fn digest_term<'a>(env: Env<'a>, d: &[u8; 32]) -> Term<'a> {
     NewBinary::from_slice(env, d).into()
 }
@@ -43,18 +37,19 @@ fn digest_term<'a>(env: Env<'a>, d: &[u8; 32]) -> Term<'a> {
 /// One-shot digest on a normal scheduler (the caller keeps inputs small).
 #[rustler::nif]
 fn hash<'a>(env: Env<'a>, data: Binary<'a>, algo_name: Atom) -> rustler::NifResult<Term<'a>> {
-    let start = Instant::now();
-    let digest = algo(algo_name)?.digest(data.as_slice());
-    account(env, start);
+    let algo = algo(algo_name)?;
+    let digest = timeslice::charged(env, || algo.digest(data.as_slice()));
     Ok(digest_term(env, &digest))
 }
 
 /// One-shot digest of a big input; BLAKE3 uses every rayon thread.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn hash_dirty<'a>(env: Env<'a>, data: Binary<'a>, algo_name: Atom) -> rustler::NifResult<Term<'a>> {
+    let algo = algo(algo_name)?;
+    let src = data.as_slice();
     Ok(digest_term(
         env,
-        &algo(algo_name)?.digest_parallel(data.as_slice()),
+        &offload(src.len(), || algo.digest_parallel(src)),
     ))
 }
 
@@ -88,20 +83,17 @@ fn hash_update(env: Env, handle: ResourceArc<HashStream>, data: Binary) -> Atom 
         return dirty();
     }
     match handle.0.try_lock() {
-        Ok(mut h) => {
-            let start = Instant::now();
-            let result = update_locked(&mut h, data.as_slice());
-            account(env, start);
-            result
-        }
+        Ok(mut h) => timeslice::charged(env, || update_locked(&mut h, data.as_slice())),
         Err(_) => dirty(),
     }
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn hash_update_dirty(handle: ResourceArc<HashStream>, data: Binary) -> Atom {
-    let mut h = handle.0.lock().unwrap_or_else(|p| p.into_inner());
-    update_locked(&mut h, data.as_slice())
+    let mut guard = handle.0.lock().unwrap_or_else(|p| p.into_inner());
+    let h = &mut *guard;
+    let src = data.as_slice();
+    offload(src.len(), || update_locked(h, src))
 }
 
 fn finish_locked<'a>(env: Env<'a>, h: &mut Option<Hasher>) -> Term<'a> {
