@@ -9,10 +9,8 @@
 # alternately (PIPELINE_BENCH_RUNS pairs, default 5), and prints median MB/s,
 # the median of the per-pair speed-ups and the CPU time ratio. During the pipeline runs it also records
 # the peak RSS growth and how late a process sleeping 1 ms in a loop on a
-# normal scheduler wakes up (and how much of that the BEAM caused: the
-# lateness minus the longest time a normal scheduler thread waited for a
-# CPU meanwhile, from /proc/self/task/*/schedstat), with the CPU time other
-# processes used meanwhile. Then metrics off vs sampled vs always on.
+# normal scheduler wakes up, with the CPU time other processes used
+# meanwhile. Then metrics off vs sampled vs always on.
 Code.require_file("support/harness.exs", __DIR__)
 
 defmodule Bench.Pipeline do
@@ -30,7 +28,7 @@ defmodule Bench.Pipeline do
     )
 
     IO.puts(
-      "\n| case | median s | MB/s | speed-up vs sequential | CPU s per run | peak RSS growth MiB | max sleeper lateness ms (BEAM-caused) |"
+      "\n| case | median s | MB/s | speed-up vs sequential | CPU s per run | peak RSS growth MiB | max sleeper lateness ms |"
     )
 
     IO.puts("| --- | --- | --- | --- | --- | --- | --- |")
@@ -124,7 +122,7 @@ defmodule Bench.Pipeline do
         # Alternate which goes first: the second of a pair may find the
         # machine calmer or busier.
         s = if rem(i, 2) == 1, do: timed(seq)
-        sleeper = spawn_probe(&sleep_lateness/0, 0, &max_pair/2)
+        sleeper = spawn_probe(&sleep_lateness/0, 0, &max/2)
         {busy0, ours0} = machine_ticks()
         p = timed(pipe)
         {busy1, ours1} = machine_ticks()
@@ -143,13 +141,15 @@ defmodule Bench.Pipeline do
       seq_cpu: mid.(for {{_, c}, _, _} <- runs, do: c),
       pipe_cpu: mid.(for {_, {_, c}, _} <- runs, do: c),
       rss: rss_growth,
-      late: Enum.reduce(for({_, _, {late, _}} <- runs, do: late), &max_pair/2),
+      late: Enum.max(for {_, _, {late, _}} <- runs, do: late),
       others: Enum.max(for {_, _, {_, others}} <- runs, do: others)
     }
   end
 
-  # {wall seconds, CPU seconds of the whole OS process}.
+  # {wall seconds, CPU seconds of the whole OS process}; garbage from the
+  # previous run (the sequential stages' list) is collected first, untimed.
   defp timed(fun) do
+    :erlang.garbage_collect()
     c0 = cpu_seconds()
     t0 = System.monotonic_time(:microsecond)
     fun.()
@@ -164,49 +164,14 @@ defmodule Bench.Pipeline do
   end
 
   defp late_cell(nil), do: "-"
-  defp late_cell({late, beam}), do: "#{f(late, 2)} (#{f(beam, 2)})"
+  defp late_cell(late), do: f(late, 2)
 
-  # {ms late, ms of that not explained by the OS keeping a normal
-  # scheduler thread waiting for a CPU (BEAM-caused; the longest wait of
-  # any scheduler thread is subtracted, as in test/reliability)}.
+  # Milliseconds late (a plain probe: reading scheduler statistics on every
+  # tick would take CPU from the run it measures).
   defp sleep_lateness do
-    tids =
-      case Process.get(:tids) do
-        nil -> tap_put(scheduler_tids())
-        tids -> tids
-      end
-
-    waits = os_waits(tids)
     t0 = System.monotonic_time(:microsecond)
     Process.sleep(1)
-    late = System.monotonic_time(:microsecond) - t0 - 1000
-    waited = Enum.zip_with(os_waits(tids), waits, &(&1 - &2)) |> Enum.max(fn -> 0 end)
-    {late / 1000, max(late - waited, 0) / 1000}
-  end
-
-  defp tap_put(tids) do
-    Process.put(:tids, tids)
-    tids
-  end
-
-  defp max_pair({a, b}, {c, d}), do: {max(a, c), max(b, d)}
-
-  # OS thread ids of the normal schedulers (named "N_scheduler").
-  defp scheduler_tids do
-    for tid <- File.ls!("/proc/self/task"),
-        {:ok, name} = File.read("/proc/self/task/#{tid}/comm"),
-        String.trim(name) =~ ~r/^\d+_scheduler$/,
-        do: tid
-  end
-
-  # µs each thread spent runnable but waiting for a CPU.
-  defp os_waits(tids) do
-    for tid <- tids do
-      case File.read("/proc/self/task/#{tid}/schedstat") do
-        {:ok, line} -> line |> String.split() |> Enum.at(1) |> String.to_integer() |> div(1000)
-        _ -> 0
-      end
-    end
+    (System.monotonic_time(:microsecond) - t0 - 1000) / 1000
   end
 
   # {busy ticks of the machine, ticks of this OS process}.
