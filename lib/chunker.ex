@@ -218,13 +218,9 @@ defmodule Chunker do
     _ -> raise ArgumentError, "expected a path, got: #{inspect(path, limit: 5)}"
   end
 
-  defp enumerable?(list) when is_list(list), do: proper_list?(list)
+  defp enumerable?(list) when is_list(list), do: Options.proper_list?(list)
   defp enumerable?(fun) when is_function(fun), do: is_function(fun, 2)
   defp enumerable?(other), do: Enumerable.impl_for(other) != nil
-
-  defp proper_list?([]), do: true
-  defp proper_list?([_ | tail]), do: proper_list?(tail)
-  defp proper_list?(_), do: false
 
   # Any other reference makes the NIF raise a bare badarg: say what was expected.
   defp with_handle(handle, fun) do

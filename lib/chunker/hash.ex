@@ -11,7 +11,7 @@ defmodule Chunker.Hash do
   binaries; see `Chunker.Nix` for printing them as Nix does.
   """
 
-  alias Chunker.Native
+  alias Chunker.{Native, Options}
 
   @typedoc "A digest algorithm."
   @type algo :: :sha256 | :blake3
@@ -65,7 +65,7 @@ defmodule Chunker.Hash do
 
   def hash_batch(items, algo) when is_list(items) and algo in @algos do
     # rustler's list decoding panics on an improper list.
-    unless proper_list?(items),
+    unless Options.proper_list?(items),
       do: raise(ArgumentError, "expected a proper list, got: #{inspect(items, limit: 5)}")
 
     case Native.hash_batch(items, algo) do
@@ -159,7 +159,7 @@ defmodule Chunker.Hash do
   """
   @spec hash_stream(Enumerable.t(), algo()) :: <<_::256>>
   def hash_stream(enumerable, algo \\ :sha256) do
-    if is_list(enumerable) and not proper_list?(enumerable),
+    if is_list(enumerable) and not Options.proper_list?(enumerable),
       do: raise(ArgumentError, "expected a proper list, got: #{inspect(enumerable, limit: 5)}")
 
     enumerable
@@ -192,10 +192,6 @@ defmodule Chunker.Hash do
               "expected a handle from Chunker.Hash.open/1, got: #{inspect(handle, limit: 5)}",
               __STACKTRACE__
   end
-
-  defp proper_list?([]), do: true
-  defp proper_list?([_ | tail]), do: proper_list?(tail)
-  defp proper_list?(_), do: false
 
   defp iodata!(data) do
     IO.iodata_to_binary(data)

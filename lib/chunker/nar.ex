@@ -195,7 +195,7 @@ defmodule Chunker.NAR do
   """
   @spec stream_entries(Enumerable.t()) :: Enumerable.t()
   def stream_entries(enumerable) do
-    if is_list(enumerable) and not proper_list?(enumerable),
+    if is_list(enumerable) and not Options.proper_list?(enumerable),
       do: raise(ArgumentError, "expected an enumerable of binaries, got an improper list")
 
     eof = make_ref()
@@ -337,7 +337,7 @@ defmodule Chunker.NAR do
   """
   @spec rebuild([binary()], binary(), [reference_hash()]) :: {:ok, binary()} | {:error, reason()}
   def rebuild(chunks, patches, refs) when is_list(chunks) and is_binary(patches) do
-    unless proper_list?(chunks) and Enum.all?(chunks, &is_binary/1),
+    unless Options.proper_list?(chunks) and Enum.all?(chunks, &is_binary/1),
       do: raise(ArgumentError, "expected a list of binaries as chunks")
 
     with {:ok, refs} <- references(refs), do: Native.nar_rebuild(chunks, patches, refs)
@@ -352,7 +352,7 @@ defmodule Chunker.NAR do
   # A hash from "<hash>", "<hash>-name" or "/nix/store/<hash>-name"; other
   # strings are passed on for the core to reject with their index.
   defp references(refs) when is_list(refs) do
-    unless proper_list?(refs),
+    unless Options.proper_list?(refs),
       do: raise(ArgumentError, "expected a list of references, got an improper list")
 
     {:ok,
@@ -397,10 +397,6 @@ defmodule Chunker.NAR do
         result
     end
   end
-
-  defp proper_list?([]), do: true
-  defp proper_list?([_ | tail]), do: proper_list?(tail)
-  defp proper_list?(_), do: false
 
   # A reference that is not a reader makes the NIF raise a bare badarg.
   defp with_reader(reader, fun) do

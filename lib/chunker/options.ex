@@ -29,9 +29,13 @@ defmodule Chunker.Options do
   def chunking(opts, _),
     do: invalid(:opts, "must be a keyword list, got: #{inspect(opts, limit: 5)}")
 
-  defp proper_list?([]), do: true
-  defp proper_list?([_ | tail]), do: proper_list?(tail)
-  defp proper_list?(_), do: false
+  @doc false
+  # Whether `term` is a proper list (Enum and NIF list decoding fail on
+  # `[a | b]`), for the argument checks of every public module.
+  @spec proper_list?(term()) :: boolean()
+  def proper_list?([]), do: true
+  def proper_list?([_ | tail]), do: proper_list?(tail)
+  def proper_list?(_), do: false
 
   defp merge(opts, extra_keys) do
     app_defaults = Application.get_env(:chunker, :chunking, [])

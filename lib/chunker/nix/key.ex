@@ -19,7 +19,7 @@ defmodule Chunker.Nix.Key do
   `:mismatched_public_key`, `:not_utf8`. They never contain key material.
   """
 
-  alias Chunker.Native
+  alias Chunker.{Native, Options}
   alias Chunker.Nix.Narinfo
 
   defmodule Public do
@@ -183,7 +183,7 @@ defmodule Chunker.Nix.Key do
   def verify(message, signatures, trusted) when is_binary(message) do
     sigs = List.wrap(signatures)
 
-    unless Enum.all?(sigs, &is_binary/1),
+    unless Options.proper_list?(sigs) and Enum.all?(sigs, &is_binary/1),
       do: raise(ArgumentError, "expected signature strings, got: #{inspect(sigs, limit: 5)}")
 
     refs = refs(trusted)
@@ -213,6 +213,10 @@ defmodule Chunker.Nix.Key do
   @doc false
   # NIF references of trusted keys (structs or strings).
   def refs(trusted) when is_list(trusted) do
+    unless Options.proper_list?(trusted),
+      do:
+        raise(ArgumentError, "expected a list of public keys, got: #{inspect(trusted, limit: 5)}")
+
     Enum.map(trusted, fn
       %Public{ref: ref} -> ref
       s when is_binary(s) -> parse_public!(s).ref

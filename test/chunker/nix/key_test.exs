@@ -181,6 +181,14 @@ defmodule Chunker.Nix.KeyTest do
     assert_raise ArgumentError, fn -> Key.verify("m", "k:sig", [:nope]) end
     assert_raise ArgumentError, fn -> Key.verify("m", [1], []) end
     assert_raise Chunker.Error, fn -> Key.verify("m", "k:sig", ["not a key"]) end
+    # Improper lists are argument errors, not FunctionClauseErrors.
+    pub = Key.public_key(Key.generate!("k"))
+
+    assert_raise ArgumentError, ~r/signature strings/, fn ->
+      Key.verify("m", ["a" | "b"], [pub])
+    end
+
+    assert_raise ArgumentError, ~r/public keys/, fn -> Key.verify("m", "k:sig", [pub | pub]) end
     big = :binary.copy("x", 100_000)
     k = Key.generate!("k")
     assert Key.verify(big, Key.sign(big, k), [Key.public_key(k)])
