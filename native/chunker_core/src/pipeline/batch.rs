@@ -40,12 +40,7 @@ pub fn chunk_files<P: AsRef<Path> + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(n: usize, seed: u32) -> Vec<u8> {
-        (0..n as u32)
-            .map(|i| (i.wrapping_add(seed).wrapping_mul(2654435761) >> 13) as u8)
-            .collect()
-    }
+    use crate::pipeline::test_support::data;
 
     #[test]
     fn parallel_equals_sequential_equals_single_calls() {

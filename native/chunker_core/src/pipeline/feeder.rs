@@ -91,29 +91,12 @@ fn run(pipeline: &mut Pipeline, mut input: Input, slice: usize) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdc::ChunkerConfig;
     use crate::digest::HashAlgo;
-    use crate::pipeline::{sequential, Options, Output, Sink};
-    use std::sync::mpsc::{channel, Receiver, Sender};
+    use crate::pipeline::test_support::{config, data, Channel};
+    use crate::pipeline::{sequential, Options, Output};
+    use std::sync::mpsc::{channel, Receiver};
     use std::sync::Mutex;
     use std::time::Duration;
-
-    struct Channel(Mutex<Sender<Vec<Output>>>);
-    impl Sink for Channel {
-        fn deliver(&self, batch: Vec<Output>) -> bool {
-            self.0.lock().unwrap().send(batch).is_ok()
-        }
-    }
-
-    fn config() -> ChunkerConfig {
-        ChunkerConfig::new(64, 256, 1024, 1).unwrap()
-    }
-
-    fn data(n: usize, seed: u32) -> Vec<u8> {
-        (0..n as u32)
-            .map(|i| (i.wrapping_add(seed).wrapping_mul(2654435761) >> 13) as u8)
-            .collect()
-    }
 
     /// A pipeline with `max_in_flight`, fed by a feeder thread; returns the
     /// receivers of deliveries and of the outcome.

@@ -120,28 +120,11 @@ impl FileSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdc::ChunkerConfig;
     use crate::digest::HashAlgo;
-    use crate::pipeline::{sequential, Options, Output, Sink};
-    use std::sync::mpsc::{channel, Sender};
+    use crate::pipeline::test_support::{config, data, Channel};
+    use crate::pipeline::{sequential, Options, Output};
+    use std::sync::mpsc::channel;
     use std::sync::Mutex;
-
-    struct Channel(Mutex<Sender<Vec<Output>>>);
-    impl Sink for Channel {
-        fn deliver(&self, batch: Vec<Output>) -> bool {
-            self.0.lock().unwrap().send(batch).is_ok()
-        }
-    }
-
-    fn config() -> ChunkerConfig {
-        ChunkerConfig::new(64, 256, 1024, 1).unwrap()
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n as u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect()
-    }
 
     fn pipeline() -> (Pipeline, std::sync::mpsc::Receiver<Vec<Output>>) {
         let (tx, rx) = channel();
@@ -161,7 +144,7 @@ mod tests {
             (4096, 4096),
         ] {
             let path = dir.path().join(format!("f{len}"));
-            let input = data(len);
+            let input = data(len, 0);
             std::fs::write(&path, &input).unwrap();
             let (mut p, rx) = pipeline();
             let mut source = FileSource::open(&path).unwrap();
@@ -205,12 +188,12 @@ mod tests {
     fn a_file_that_shrinks_or_grows_fails() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        std::fs::write(&path, data(5000)).unwrap();
+        std::fs::write(&path, data(5000, 0)).unwrap();
         // Shrinks after the first block.
         let (mut p, _rx) = pipeline();
         let mut source = FileSource::open(&path).unwrap();
         assert!(matches!(source.feed_block(&mut p, 1000), Ok(Step::Fed(_))));
-        std::fs::write(&path, data(3000)).unwrap();
+        std::fs::write(&path, data(3000, 0)).unwrap();
         let mut result = Ok(Step::Fed(Room::Free));
         while let Ok(Step::Fed(_)) = result {
             result = source.feed_block(&mut p, 1000);
@@ -226,11 +209,11 @@ mod tests {
             "{result:?}"
         );
         // Grows after the first block.
-        std::fs::write(&path, data(5000)).unwrap();
+        std::fs::write(&path, data(5000, 0)).unwrap();
         let (mut p, _rx) = pipeline();
         let mut source = FileSource::open(&path).unwrap();
         assert!(matches!(source.feed_block(&mut p, 1000), Ok(Step::Fed(_))));
-        std::fs::write(&path, data(6000)).unwrap();
+        std::fs::write(&path, data(6000, 0)).unwrap();
         let mut result = Ok(Step::Fed(Room::Free));
         while let Ok(Step::Fed(_)) = result {
             result = source.feed_block(&mut p, 1000);
@@ -251,7 +234,7 @@ mod tests {
     fn a_cancelled_pipeline_refuses_blocks() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        std::fs::write(&path, data(100)).unwrap();
+        std::fs::write(&path, data(100, 0)).unwrap();
         let (mut p, _rx) = pipeline();
         p.control().cancel();
         let mut source = FileSource::open(&path).unwrap();

@@ -530,4 +530,6 @@ impl Drop for Pipeline {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
