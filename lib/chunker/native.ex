@@ -97,6 +97,9 @@ defmodule Chunker.Native do
   def nar_normalize(_nar, _refs), do: err()
   def nar_rebuild(_chunks, _patches, _refs), do: err()
 
+  # --- scheduler probe (test/reliability) ---
+  def timeslice_probe(_on), do: err()
+
   # --- pipeline, batch, cache, metrics (Chunker.Pipeline) ---
   def pipeline_open(_tag, _sizes, _hash, _compress, _known, _payloads, _max_in_flight, _cache),
     do: err()

@@ -24,7 +24,8 @@ defmodule Chunker.Reliability.SchedulerTest do
         "BEAM-caused #{ms(r.beam_late_max_us)} ms (#{r.beam_over_10ms} over 10 ms); " <>
         "long_schedule events: #{r.long_schedules} (in Chunker code: #{length(r.ours)}); " <>
         "normal-scheduler NIF calls: #{r.nif_normal_us.calls}, median #{r.nif_normal_us.median} µs, " <>
-        "p99 #{r.nif_normal_us.p99} µs, max #{r.nif_normal_us.max} µs"
+        "p99 #{r.nif_normal_us.p99} µs, max #{r.nif_normal_us.max} µs wall, " <>
+        "max #{r.nif_cpu_max_us} µs CPU"
     )
 
     IO.puts(
@@ -36,6 +37,12 @@ defmodule Chunker.Reliability.SchedulerTest do
     # Median cost of a normal-scheduler NIF call at its largest input: far
     # under 1 ms whatever the machine's noise.
     assert r.nif_normal_us.median < 500
+
+    # No normal-scheduler NIF call of ours used 1 ms of CPU (thread CPU
+    # time: the wall-clock long_schedule events below also count the OS
+    # running other threads while the call was on the CPU).
+    assert r.nif_cpu_max_us < 1000,
+           "a normal-scheduler NIF call used #{r.nif_cpu_max_us} µs of CPU"
 
     # What the BEAM made the sleeper wait (its lateness minus the time the
     # OS kept its scheduler thread off the CPUs): a NIF holding a normal
@@ -155,11 +162,13 @@ defmodule Chunker.Reliability.SchedulerTest do
 
     IO.puts(
       "\nscheduler: negative control (32 MiB SHA-256 on a normal scheduler): BEAM-caused lateness " <>
-        "max #{ms(r.beam_late_max_us)} ms, #{r.beam_over_10ms} ticks over 10 ms (wall-clock max #{ms(r.late_max_us)} ms, #{r.late_over_10ms} over 10 ms; #{r.ms} ms)"
+        "max #{ms(r.beam_late_max_us)} ms, #{r.beam_over_10ms} ticks over 10 ms (wall-clock max #{ms(r.late_max_us)} ms, #{r.late_over_10ms} over 10 ms; #{r.ms} ms); longest NIF call #{r.nif_cpu_max_us} µs CPU"
     )
 
     assert r.beam_over_10ms > 0
     assert r.beam_late_max_us > 15_000
+    # The CPU probe sees the hog too (each call hashes 32 MiB).
+    assert r.nif_cpu_max_us > 5_000
   end
 
   test "2 GiB chunked, hashed and compressed: the 1 ms sleeper is never 10 ms late, no long schedules" do

@@ -77,6 +77,24 @@ pub fn offload<R: Send>(bytes: usize, work: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// CPU time the calling thread has used (Linux; `None` elsewhere). Unlike
+/// wall time it does not grow while the OS runs other threads.
+pub fn thread_cpu_time() -> Option<std::time::Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+        // constant the kernel supports.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then(|| std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
     use super::WORKER_NICE;
@@ -151,6 +169,23 @@ mod tests {
         assert!(nested, "work offloaded from a pool thread stays on it");
         let panicked = std::panic::catch_unwind(|| offload(OFFLOAD_MIN_BYTES, || panic!("boom")));
         assert!(panicked.is_err(), "a panic reaches the caller");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn thread_cpu_time_counts_work_not_sleep() {
+        let t0 = thread_cpu_time().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let slept = thread_cpu_time().unwrap() - t0;
+        let t1 = thread_cpu_time().unwrap();
+        let mut x = 0u64;
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(30);
+        while std::time::Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+        let busy = thread_cpu_time().unwrap() - t1;
+        assert!(slept < std::time::Duration::from_millis(10), "{slept:?}");
+        assert!(busy > slept, "{busy:?} vs {slept:?}");
     }
 
     #[test]

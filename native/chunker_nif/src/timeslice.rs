@@ -7,17 +7,44 @@
 //! wall time with `enif_consume_timeslice` (a timeslice is about 1 ms), so
 //! the BEAM preempts such a loop after about a millisecond of NIF work. On
 //! dirty schedulers the report is a no-op.
+//!
+//! A probe, off by default (one relaxed load per call), records the longest
+//! thread CPU time of these calls: how long our code held a normal
+//! scheduler, without the time the OS ran other threads in between, which
+//! wall-clock measures (`long_schedule`) include. The scheduler-health test
+//! turns it on.
 
+use chunker_core::threads::thread_cpu_time;
 use rustler::Env;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
+
+static PROBE: AtomicBool = AtomicBool::new(false);
+static MAX_CPU_US: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `work` and charges its wall time to the calling process.
 pub fn charged<T>(env: Env, work: impl FnOnce() -> T) -> T {
+    let cpu_start = PROBE
+        .load(Ordering::Relaxed)
+        .then(thread_cpu_time)
+        .flatten();
     let start = Instant::now();
     let out = work();
     let percent = start.elapsed().as_micros() / 10;
+    if let (Some(t0), Some(t1)) = (cpu_start, cpu_start.and_then(|_| thread_cpu_time())) {
+        let us = t1.saturating_sub(t0).as_micros() as u64;
+        MAX_CPU_US.fetch_max(us, Ordering::Relaxed);
+    }
     if percent > 0 {
         rustler::schedule::consume_timeslice(env, percent.min(100) as i32);
     }
     out
+}
+
+/// Turns the CPU-time probe on or off; returns the longest CPU time (µs) of
+/// a charged call recorded since the previous call, and starts afresh.
+#[rustler::nif]
+fn timeslice_probe(on: bool) -> u64 {
+    PROBE.store(on, Ordering::Relaxed);
+    MAX_CPU_US.swap(0, Ordering::Relaxed)
 }

@@ -27,6 +27,9 @@ defmodule Chunker.Reliability.Scheduler do
       runnable but waiting for a CPU during the run;
     * `others_cpu`: share of the machine's CPU time used by other processes
       during the run (0.0 on a machine of our own);
+    * `nif_cpu_max_us`: the longest thread CPU time of one
+      normal-scheduler NIF call (the NIF's time-charging probe): what our
+      code held a scheduler for, without OS preemption;
     * `long_schedules`, `ours` (the events in `Chunker*` code),
       `nif_normal_us` (wall times of the normal-scheduler NIF calls),
       `control` (the sleeper alone for 500 ms first).
@@ -34,6 +37,7 @@ defmodule Chunker.Reliability.Scheduler do
   def run(total, kinds \\ @kinds) do
     block = block()
     tids = scheduler_tids()
+    Chunker.Native.timeslice_probe(true)
     control = control(500, tids)
     monitor = spawn(fn -> collect([]) end)
     :erlang.system_monitor(monitor, [{:long_schedule, 2}])
@@ -52,6 +56,7 @@ defmodule Chunker.Reliability.Scheduler do
       |> Enum.flat_map(fn {:ok, t} -> t end)
 
     ms = System.monotonic_time(:millisecond) - started
+    nif_cpu_max_us = Chunker.Native.timeslice_probe(false)
     cpu1 = cpu_ticks()
     waits1 = os_waits(tids)
     send(sleeper, {:stop, self()})
@@ -75,6 +80,7 @@ defmodule Chunker.Reliability.Scheduler do
       long_schedules: length(events),
       ours: Enum.filter(events, &ours?/1),
       events: Enum.take(events, 5),
+      nif_cpu_max_us: nif_cpu_max_us,
       nif_normal_us: %{
         calls: length(sorted),
         median: Enum.at(sorted, div(length(sorted), 2)),
