@@ -94,13 +94,7 @@ defmodule Mix.Tasks.Chunker.Ingest do
   end
 
   defp ingest_options(opts) do
-    hash =
-      case opts[:hash] do
-        nil -> :sha256
-        "sha256" -> :sha256
-        "blake3" -> :blake3
-        other -> Mix.raise("--hash must be sha256 or blake3, got: #{other}")
-      end
+    hash = hash_option(opts[:hash])
 
     compress =
       case opts[:compress] || "zstd" do
@@ -306,14 +300,13 @@ defmodule Mix.Tasks.Chunker.Ingest do
     :ok
   end
 
+  defp hash_option(nil), do: :sha256
+  defp hash_option("sha256"), do: :sha256
+  defp hash_option("blake3"), do: :blake3
+  defp hash_option(other), do: Mix.raise("--hash must be sha256 or blake3, got: #{other}")
+
   defp nar_chunk_options(opts) do
-    hash =
-      case opts[:hash] do
-        nil -> :sha256
-        "sha256" -> :sha256
-        "blake3" -> :blake3
-        other -> Mix.raise("--hash must be sha256 or blake3, got: #{other}")
-      end
+    hash = hash_option(opts[:hash])
 
     opts
     |> Keyword.take([:min_size, :avg_size, :max_size, :normalization])
