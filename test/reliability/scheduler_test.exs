@@ -38,12 +38,6 @@ defmodule Chunker.Reliability.SchedulerTest do
     # under 1 ms whatever the machine's noise.
     assert r.nif_normal_us.median < 500
 
-    # No normal-scheduler NIF call of ours used 1 ms of CPU (thread CPU
-    # time: the wall-clock long_schedule events below also count the OS
-    # running other threads while the call was on the CPU).
-    assert r.nif_cpu_max_us < 1000,
-           "a normal-scheduler NIF call used #{r.nif_cpu_max_us} µs of CPU"
-
     # What the BEAM made the sleeper wait (its lateness minus the time the
     # OS kept its scheduler thread off the CPUs): a NIF holding a normal
     # scheduler, or a process looping over NIFs that do not report their
@@ -59,6 +53,13 @@ defmodule Chunker.Reliability.SchedulerTest do
     # 3-5 ms wall time whose own work is far shorter (the OS holds the
     # scheduler thread off the CPU); see the README's "Scheduler health".
     if strict?() do
+      # No normal-scheduler NIF call of ours used 1 ms of CPU (thread CPU
+      # time, which excludes the OS running other threads meanwhile but
+      # includes kernel work such as page faults; usually 170-230 µs, one
+      # CI run read 4.6 ms).
+      assert r.nif_cpu_max_us < 1000,
+             "a normal-scheduler NIF call used #{r.nif_cpu_max_us} µs of CPU"
+
       assert r.ours == [], "long schedules (>= 2 ms) in Chunker code: #{inspect(r.ours)}"
 
       assert r.late_over_10ms == 0,
@@ -103,7 +104,8 @@ defmodule Chunker.Reliability.SchedulerTest do
         "#{r.beam_over_10ms} tick(s) over 10 ms BEAM-caused, max #{ms(r.beam_late_max_us)} ms",
       strict? && r.late_over_10ms > 0 &&
         "#{r.late_over_10ms} tick(s) over 10 ms, max #{ms(r.late_max_us)} ms",
-      strict? && r.ours != [] && "#{length(r.ours)} long schedule(s) in Chunker code"
+      strict? && r.ours != [] && "#{length(r.ours)} long schedule(s) in Chunker code",
+      strict? && r.nif_cpu_max_us >= 1000 && "a NIF call used #{r.nif_cpu_max_us} µs of CPU"
     ]
     |> Enum.filter(& &1)
   end
