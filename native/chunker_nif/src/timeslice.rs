@@ -24,16 +24,16 @@ static MAX_CPU_US: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `work` and charges its wall time to the calling process.
 pub fn charged<T>(env: Env, work: impl FnOnce() -> T) -> T {
-    let cpu_start = PROBE
-        .load(Ordering::Relaxed)
-        .then(thread_cpu_time)
-        .flatten();
+    let cpu_start = if PROBE.load(Ordering::Relaxed) {
+        thread_cpu_time()
+    } else {
+        None
+    };
     let start = Instant::now();
     let out = work();
     let percent = start.elapsed().as_micros() / 10;
-    if let (Some(t0), Some(t1)) = (cpu_start, cpu_start.and_then(|_| thread_cpu_time())) {
-        let us = t1.saturating_sub(t0).as_micros() as u64;
-        MAX_CPU_US.fetch_max(us, Ordering::Relaxed);
+    if let Some(cpu) = cpu_start.and_then(|t0| Some(thread_cpu_time()?.saturating_sub(t0))) {
+        MAX_CPU_US.fetch_max(cpu.as_micros() as u64, Ordering::Relaxed);
     }
     if percent > 0 {
         rustler::schedule::consume_timeslice(env, percent.min(100) as i32);
