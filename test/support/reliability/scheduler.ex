@@ -154,6 +154,20 @@ defmodule Chunker.Reliability.Scheduler do
     List.flatten(times)
   end
 
+  # Baseline, only run when asked for: OTP's own `:crypto` alone, SHA-256
+  # of each 64 KiB piece and of the whole block, a well-behaved OTP NIF for
+  # comparison: what long_schedule reports for it is the machine's floor.
+  defp job(:otp_crypto, block) do
+    times =
+      for piece <- slices(block, @piece) do
+        {us, _} = :timer.tc(fn -> :crypto.hash(:sha256, piece) end)
+        us
+      end
+
+    _ = :crypto.hash(:sha256, block)
+    times
+  end
+
   # Negative control, only run when asked for: the normal-scheduler
   # SHA-256 NIF on 32 MiB (tens of ms of CPU on one normal scheduler, which
   # a caller must never do). The check must catch it.
